@@ -31,6 +31,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   path: string;
   list: ListPromise<T>;
   labelSelector?: string;
+  /** e.g. `metadata.name=foo` (lets RBAC with resourceNames allow the list and watch). */
+  fieldSelector?: string;
   log: Logger;
   clock?: Clock;
   watchTimeoutSeconds?: number;
@@ -108,7 +110,14 @@ export function makeSupervisedInformer<T extends KubernetesObject>(
       }
       return list;
     };
-    const lw = new ListWatch<T>(path, new Watch(kc), listFn, false, opts.labelSelector);
+    const lw = new ListWatch<T>(
+      path,
+      new Watch(kc),
+      listFn,
+      false,
+      opts.labelSelector,
+      opts.fieldSelector,
+    );
     lw.on('add', (o) => emit('add', o));
     lw.on('update', (o) => emit('update', o));
     lw.on('delete', (o) => emit('delete', o));

@@ -22,7 +22,7 @@ describe('escapeReference (escapism, safe=[a-z0-9-], "%" -> "-")', () => {
     'multi-byte UTF-8': ['jürgen', 'j-c3-bcrgen'],
     'emoji (4 bytes)': ['🙂', '-f0-9f-99-82'],
     'dash is safe': ['a-b', 'a-b'],
-    'empty': ['', ''],
+    empty: ['', ''],
   };
   for (const [name, [input, want]] of Object.entries(cases)) {
     it(name, () => expect(escapeReference(input)).toBe(want));
@@ -58,13 +58,34 @@ describe('serverResourceName', () => {
 
   // Pairs that the reference maps to one name (W-26) must get different names here.
   const collisions: Array<[[string, string], [string, string]]> = [
-    [['Alice', ''], ['-41lice', '']],
-    [['a-41', ''], ['aA', '']],
-    [['a', 'b'], ['a--b', '']],
-    [['a-', ''], ['a', '']],
-    [['a', ''], ['a', '-']],
-    [['x', 'a--b'], ['x--a', 'b']],
-    [['bob', 'Lab'], ['bob', '-4cab']],
+    [
+      ['Alice', ''],
+      ['-41lice', ''],
+    ],
+    [
+      ['a-41', ''],
+      ['aA', ''],
+    ],
+    [
+      ['a', 'b'],
+      ['a--b', ''],
+    ],
+    [
+      ['a-', ''],
+      ['a', ''],
+    ],
+    [
+      ['a', ''],
+      ['a', '-'],
+    ],
+    [
+      ['x', 'a--b'],
+      ['x--a', 'b'],
+    ],
+    [
+      ['bob', 'Lab'],
+      ['bob', '-4cab'],
+    ],
   ];
   it.each(collisions)('separates %j from %j', (a, b) => {
     expect(referenceServerName(...a)).toBe(referenceServerName(...b));
@@ -93,12 +114,17 @@ describe('serverResourceName', () => {
 
   it('gives distinct names to many similar long names (truncation keeps them apart)', () => {
     const names = new Set<string>();
-    for (let i = 0; i < 2000; i++) names.add(serverResourceName(`${'u'.repeat(70)}${i}`, `s${i % 7}`));
+    for (let i = 0; i < 2000; i++)
+      names.add(serverResourceName(`${'u'.repeat(70)}${i}`, `s${i % 7}`));
     expect(names.size).toBe(2000);
   });
 
   it('never produces "---" in a verbatim name', () => {
-    for (const [u, s] of [['a', 'b'], ['a-b', 'c-d'], ['abc', '']]) {
+    for (const [u, s] of [
+      ['a', 'b'],
+      ['a-b', 'c-d'],
+      ['abc', ''],
+    ]) {
       const n = serverResourceName(u!, s!);
       expect(n).toBe(referenceServerName(u!, s!));
       expect(n).not.toContain('---');
@@ -112,11 +138,14 @@ describe('labelValue', () => {
     ['', ''],
   ])('%j -> %j', (raw, want) => expect(labelValue(raw)).toBe(want));
 
-  it.each(['Alice', '-41lice', 'a'.repeat(100), '用户', '-', 'a.b@x.org', 'x_'])('%j is a valid label value', (raw) => {
-    const v = labelValue(raw);
-    expect(v.length).toBeLessThanOrEqual(63);
-    expect(v).toMatch(LABEL_VALUE);
-  });
+  it.each(['Alice', '-41lice', 'a'.repeat(100), '用户', '-', 'a.b@x.org', 'x_'])(
+    '%j is a valid label value',
+    (raw) => {
+      const v = labelValue(raw);
+      expect(v.length).toBeLessThanOrEqual(63);
+      expect(v).toMatch(LABEL_VALUE);
+    },
+  );
 
   it('keeps escaped raw values apart', () => {
     expect(labelValue('Alice')).not.toBe(labelValue('-41lice'));
