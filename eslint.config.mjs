@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'spawner/', 'test-artifacts/', 'testbin/'] },
+  { ignores: ['dist/', 'node_modules/', '.venv/', 'coverage/', 'spawner/', 'test-artifacts/', 'testbin/'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.cjs'],
