@@ -137,3 +137,35 @@ export function splitKey(key: string): { namespace: string; name: string } {
   const i = key.indexOf('/');
   return { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runner port claims (one coordination.k8s.io Lease per allocated port and JumpNode)
+
+/**
+ * Name of the Lease that claims `port` on a JumpNode. Creating it is the compare-and-swap of the
+ * port allocation: the API server lets only one object of a name exist. JumpNode names are at
+ * most 40 characters (CRD rule), so this stays within 63.
+ */
+export function portClaimName(jumpNodeName: string, port: number): string {
+  return `${jumpNodeName}-port-${port}`;
+}
+
+/** Labels of a port claim; `forwardedServer` is the holder's name. */
+export function portClaimLabels(
+  jumpNodeName: string,
+  forwardedServer: string,
+): Record<string, string> {
+  return {
+    [LABELS.name]: APP_NAME,
+    [LABELS.component]: 'port-claim',
+    [LABELS.managedBy]: APP_NAME,
+    [LABELS.jumpNode]: jumpNodeName,
+    [LABELS.forwardedServer]: forwardedServer,
+  };
+}
+
+/** Label selector (string form) of every port claim. */
+export const PORT_CLAIM_SELECTOR = `${LABELS.managedBy}=${APP_NAME},${LABELS.component}=port-claim`;
+
+/** Label selector (string form) of every object the operator manages. */
+export const MANAGED_SELECTOR = `${LABELS.managedBy}=${APP_NAME}`;
