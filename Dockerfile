@@ -1,0 +1,33 @@
+# One image for the operator, the tunnel runner and the facade:
+#   docker run IMAGE operator | runner | facade
+# Multi-stage: the build stage compiles TypeScript and ssh2's native crypto binding (faster
+# AES-GCM); the runtime stage has production dependencies only and runs as a non-root user.
+# syntax=docker/dockerfile:1
+ARG NODE_VERSION=24
+
+FROM node:${NODE_VERSION}-bookworm AS build
+WORKDIR /app
+# python3, make and g++ are in this image: ssh2 and cpu-features build their native addons here
+# (allowed by "allowScripts" in package.json).
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.build.json \
+ && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+LABEL org.opencontainers.image.title="jupyterhub-forward-operator" \
+      org.opencontainers.image.description="Operator, SSH tunnel runner and hub-compatible API that let JupyterHub reach notebook servers on remote systems" \
+      org.opencontainers.image.licenses="BSD-3-Clause"
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build --chown=0:0 /app/package.json ./package.json
+COPY --from=build --chown=0:0 /app/node_modules ./node_modules
+COPY --from=build --chown=0:0 /app/dist ./dist
+COPY --chown=0:0 crds ./crds
+# 65532 is the conventional "nonroot" uid; the files stay owned by root and read-only for it.
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["node", "/app/dist/cli.js"]
+CMD ["--help"]
