@@ -2,7 +2,6 @@
 #   docker run IMAGE operator | runner | facade
 # Multi-stage: the build stage compiles TypeScript and ssh2's native crypto binding (faster
 # AES-GCM); the runtime stage has production dependencies only and runs as a non-root user.
-# syntax=docker/dockerfile:1
 ARG NODE_VERSION=24
 
 FROM node:${NODE_VERSION}-bookworm AS build
