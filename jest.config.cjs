@@ -1,7 +1,22 @@
 // Jest runs the TypeScript sources through @swc/jest (no type-checking: `npm run typecheck` does
-// that). @kubernetes/client-node 1.x and a few of its dependencies are ESM-only, so they are
-// transformed too instead of being ignored like the rest of node_modules.
-const esmPackages = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose'];
+// that). @kubernetes/client-node 1.x, sanitize-html's parser, light-my-request's cookie (fastify
+// inject) and a few of their dependencies are ESM-only, so they are transformed too instead of
+// being ignored like the rest of node_modules.
+const esmPackages = [
+  '@kubernetes/client-node',
+  'openid-client',
+  'oauth4webapi',
+  'jose',
+  // sanitize-html's parser and its dependencies (ESM-only).
+  'htmlparser2',
+  'domhandler',
+  'domutils',
+  'dom-serializer',
+  'entities',
+  'domelementtype',
+  // light-my-request (fastify's inject) uses cookie 2 (ESM-only).
+  'cookie',
+];
 
 const swc = [
   '@swc/jest',
