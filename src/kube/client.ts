@@ -153,7 +153,10 @@ export class CustomResourceClient<T extends { metadata: { name: string } }> {
     )) as T;
   }
 
-  /** Server-side apply of the status fields owned by `fieldManager`. */
+  /**
+   * Server-side apply of the status fields owned by `fieldManager`. With `resourceVersion` the
+   * apply is conditional: it fails with 409 if the object changed since that version.
+   */
   async applyStatus(
     namespace: string,
     name: string,
@@ -161,12 +164,14 @@ export class CustomResourceClient<T extends { metadata: { name: string } }> {
     kind: string,
     status: object,
     fieldManager: string,
+    resourceVersion?: string,
   ): Promise<T> {
+    const metadata = resourceVersion ? { name, namespace, resourceVersion } : { name, namespace };
     return (await this.api.patchNamespacedCustomObjectStatus(
       {
         ...this.ids(namespace),
         name,
-        body: { apiVersion, kind, metadata: { name, namespace }, status },
+        body: { apiVersion, kind, metadata, status },
         fieldManager,
         force: true,
       },
@@ -174,8 +179,10 @@ export class CustomResourceClient<T extends { metadata: { name: string } }> {
     )) as T;
   }
 
-  async delete(namespace: string, name: string): Promise<void> {
-    await this.api.deleteNamespacedCustomObject({ ...this.ids(namespace), name });
+  /** Deletes; with `resourceVersion` only that version (409 if the object changed since). */
+  async delete(namespace: string, name: string, resourceVersion?: string): Promise<void> {
+    const body = resourceVersion ? { preconditions: { resourceVersion } } : undefined;
+    await this.api.deleteNamespacedCustomObject({ ...this.ids(namespace), name, body });
   }
 }
 
