@@ -1,0 +1,350 @@
+"""ForwardSpawner: a JupyterHub spawner base class for notebook servers on remote systems.
+
+Subclasses start the notebook on the remote system; this class asks the forward operator
+(through its facade) to make the server reachable, and follows that request:
+
+    async def _start(self) -> str     # "[http(s)://]host:port", or "" if reported later
+    async def _poll(self) -> int|None # optional; None = running (default: ask only the facade)
+    async def _stop(self, now=False)  # optional; stop the remote server
+
+The ForwardedServer is created before `_start()` runs, so the remote side may post progress
+events and call setuptunnel while `_start()` is still waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import uuid
+from datetime import datetime
+from typing import Any, Optional
+
+from jupyterhub.spawner import Spawner
+from jupyterhub.utils import random_port
+from traitlets import Dict, List, Unicode, default
+
+from .client import FacadeClient, FacadeError
+from .config import ForwardSpawnerConfig
+from .objects import (
+    DELAYED, DIRECT, callback_env, choose_scenario, hub_url, make_server_request, make_state,
+    parse_address, poll_verdict,
+)
+from .progress import start_failed_event
+from .watch import ServerWatch, StartAborted
+
+
+class ForwardSpawner(Spawner, ForwardSpawnerConfig):
+    # Per-instance state: traitlets give every spawner its own dict and list (no W-1).
+    start_id = Unicode("", help="uuid4 hex of the current start attempt; fresh after every stop.")
+    port_forward_info = Dict(help="Address ('service') and jump node ('ssh_node') of this start.")
+    events = List(help="Progress events of the current start attempt, in the order shown.")
+    forwarded_server = Unicode("", help="Name of the ForwardedServer (and its Service).")
+    chosen_scenario = Unicode("", help="direct, forward or delayed, once _start() returned.")
+
+    _watch: Optional[ServerWatch] = None
+    _start_task: Optional[asyncio.Task] = None
+    _start_returned = False
+    _stopping = False
+    _teardown_task: Optional[asyncio.Future] = None
+    _exit_status: Optional[int] = None
+    _client: Optional[FacadeClient] = None
+    _events_tick: Optional[asyncio.Future] = None
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        # Remote servers must listen where the jump node reaches them (JUPYTERHUB_SERVICE_URL).
+        return "0.0.0.0"
+
+    # ------------------------------------------------------------------ subclass contract
+    async def _start(self) -> str:
+        raise NotImplementedError(f"{type(self).__name__} must implement _start()")
+
+    async def _poll(self) -> Optional[int]:
+        return None
+
+    async def _stop(self, now: bool = False) -> None:
+        return None
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        """Shows `event` ({"progress", "message", "html_message", "failed"}) on the spawn page."""
+        self.events.append(event)
+        tick, self._events_tick = self._events_tick, None
+        if tick is not None and not tick.done():
+            tick.set_result(None)
+
+    # ------------------------------------------------------------------ start
+    async def start(self) -> str:
+        if not self.facade_url:
+            raise ValueError("c.ForwardSpawner.facade_url is not set")
+        self.start_id = self.start_id or uuid.uuid4().hex
+        self.port = self.port or random_port()
+        self._start_task = asyncio.current_task()
+        self._start_returned, self._stopping, self._exit_status = False, False, None
+        self._teardown_task = None
+        try:
+            url = await self._start_attempt()
+        except asyncio.CancelledError:
+            self.add_event({"progress": 100, "failed": True, "message": "Start cancelled"})
+            raise
+        self._start_returned = True
+        self.log.info("Started %s at %s (%s)", self._log_name, url, self.chosen_scenario)
+        return url
+
+    async def _start_attempt(self) -> str:
+        jump = await self._jump_node()
+        static_direct = self.scenario == DIRECT
+        first = await self._request(DIRECT if static_direct else None, None, jump)
+        watch = self._watch = self._new_watch(jump)
+        watch.update(await self._put(first))
+        watch.start()
+        address = await self._remote_start()
+        jump = await self._jump_node()
+        try:
+            scenario = choose_scenario(str(await self._resolve(self.scenario, address)).lower(), address, jump)
+            target = parse_address(address) if scenario != DELAYED else None
+        except ValueError as e:
+            raise self._failure(f"Cannot reach the server: {e}", "")
+        self.chosen_scenario = scenario
+        self.port_forward_info.update({"service": address} if address else {})
+        self.port_forward_info.update({"ssh_node": jump} if jump and scenario != DIRECT else {})
+        watch.jump_node = jump if scenario != DIRECT else ""
+        final = await self._request(scenario, target, jump)
+        # A delayed start must not overwrite a target that setuptunnel set meanwhile.
+        untouched = (watch.view or {}).get("phase") in (None, "Pending", "WaitingForTarget")
+        if final != first and (scenario != DELAYED or untouched):
+            watch.update(await self._put(final))
+        return hub_url(await watch.wait_for_url(self.wait_for_ready), self.internal_ssl)
+
+    async def _remote_start(self) -> str:
+        try:
+            address = await self._start()
+        except Exception as e:
+            self.log.exception("Failed to start %s on the remote system", self._log_name)
+            detail = getattr(e, "log_message", None) or getattr(e, "reason", None) or ""
+            self.add_event(start_failed_event(f"Start failed: {e}", str(detail), self._now()))
+            raise
+        return (address or "").strip()
+
+    async def _request(self, scenario: Optional[str], target: Any, jump: str) -> dict[str, Any]:
+        return make_server_request(
+            user_id=self.user.id,
+            start_id=self.start_id,
+            scenario=scenario,
+            target=target,
+            jump_node=jump,
+            service_port=self.service_port,
+            labels=await self._resolve(self.extra_labels),
+            remote_forward=await self._resolve(self.remote_forward),
+        )
+
+    async def _put(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            view = await self._facade().put_server(self.user.name, self.name, body)
+        except FacadeError as e:
+            raise self._failure("Could not register the server with the forward operator", str(e))
+        self.forwarded_server = view.get("name") or self.forwarded_server
+        return view
+
+    def _failure(self, summary: str, details: str) -> StartAborted:
+        event = start_failed_event(summary, details, self._now())
+        self.add_event(event)
+        return StartAborted(f"{summary}: {details}" if details else summary, event["html_message"])
+
+    def _new_watch(self, jump: str) -> ServerWatch:
+        client = self._facade()
+        user, name = self.user.name, self.name
+
+        async def fetch(after: int, wait: float) -> Optional[dict[str, Any]]:
+            return await client.get_server(user, name, after=after, wait=wait)
+
+        return ServerWatch(
+            fetch=fetch,
+            emit=self.add_event,
+            jump_node=jump if self.scenario != DIRECT else "",
+            wait_seconds=min(max(self.facade_long_poll_seconds, 1.0), 60.0),
+            keep_going=lambda view: not self._start_returned
+            or (self._spawn_pending and view.get("phase") != "Ready"),
+            on_end=self._attempt_ended,
+            log=self.log,
+            name=f"{user}/{name}",
+        )
+
+    def _attempt_ended(self, outcome: BaseException) -> None:
+        if self._start_returned and self._spawn_pending and not self._stopping:
+            asyncio.ensure_future(self._end_pending_spawn(outcome))
+
+    async def _end_pending_spawn(self, outcome: BaseException) -> None:
+        """JupyterHub waits up to http_timeout for a URL start() returned; a failed or cancelled
+        ForwardedServer ends that wait the way JupyterHub's own DELETE of a pending server does:
+        cancel the spawn, give the cancel a second, stop the server."""
+        future = self._spawn_future
+        if future is None or future.done():
+            return
+        self.log.warning("Ending the pending spawn of %s: %s", self._log_name, outcome)
+        future.cancel()
+        await asyncio.sleep(1)
+        try:
+            if self.server is not None and not self.pending:
+                await self.user.stop(self.name)
+        except Exception:
+            self.log.exception("Failed to stop %s after its start was cancelled", self._log_name)
+
+    # ------------------------------------------------------------------ poll and stop
+    async def poll(self) -> Optional[int]:
+        if self._exit_status is not None:
+            return self._exit_status
+        if not (self.start_id or self.forwarded_server):
+            return 0
+        try:
+            status = await self._poll()
+        except Exception:
+            self.log.exception("Failed to poll %s on the remote system, assuming it runs", self._log_name)
+            status = None
+        verdict = await self._server_verdict()
+        status = verdict if status is None else status
+        if status is None:
+            return None
+        self.log.info("Server %s is not running (status %s), cleaning up", self._log_name, status)
+        await self._teardown(now=True)
+        self._exit_status = status
+        return status
+
+    async def _server_verdict(self) -> Optional[int]:
+        try:
+            view = await self._facade().get_server(self.user.name, self.name)
+        except FacadeError as e:
+            # Unknown is not stopped: a hub restart must not end servers the facade cannot vouch for.
+            self.log.warning("Could not read ForwardedServer of %s, assuming it runs: %s", self._log_name, e)
+            return None
+        if view:
+            self.forwarded_server = view.get("name") or self.forwarded_server
+        return poll_verdict(view, self.start_id)
+
+    async def stop(self, now: bool = False) -> None:
+        self._stopping = True
+        task = self._start_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+        await self._teardown(now)
+        if self._exit_status is None:
+            self._exit_status = 0
+
+    async def _teardown(self, now: bool) -> None:
+        """Cancel (if the start never completed), `_stop()`, delete: once per start attempt."""
+        if self._teardown_task is None:
+            self._teardown_task = asyncio.ensure_future(self._do_teardown(now))
+        await asyncio.shield(self._teardown_task)
+
+    async def _do_teardown(self, now: bool) -> None:
+        if self._watch is not None:
+            self._watch.abort(StartAborted("Start cancelled: the server was stopped"))
+        client, user, name = self._facade(), self.user.name, self.name
+        if self.start_id and not self._start_returned:
+            try:
+                await client.cancel(user, name)
+            except FacadeError as e:
+                self.log.warning("Failed to cancel the start of %s: %s", self._log_name, e)
+        try:
+            await self._stop(now=now)
+        except Exception:
+            self.log.exception("Failed to stop %s on the remote system", self._log_name)
+        try:
+            deleted = await client.delete_server(user, name)
+            self.log.info("%s ForwardedServer of %s", "Deleted" if deleted else "Found no", self._log_name)
+        except FacadeError as e:
+            self.log.error(
+                "Failed to delete ForwardedServer of %s; the next start of this server replaces it: %s",
+                self._log_name,
+                e,
+            )
+
+    # ------------------------------------------------------------------ progress, env, state
+    async def progress(self):
+        index, seen = 0, None
+        while True:
+            events = self.events
+            if events is not seen:
+                seen, index = events, 0
+            while index < len(events):
+                event = events[index]
+                index += 1
+                yield event
+                if event.get("failed"):
+                    return
+            if self._start_returned and (self._watch is None or self._watch.done):
+                return
+            if self._events_tick is None:
+                self._events_tick = asyncio.get_running_loop().create_future()
+            # Also wakes for events a subclass appended to self.events directly.
+            await asyncio.wait([asyncio.shield(self._events_tick)], timeout=1.0)
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        public = self.facade_public_url or self.facade_url
+        env.update(callback_env(public, self.user.name, self.user.id, self.name, self.start_id))
+        return env
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state.update(
+            make_state(
+                start_id=self.start_id,
+                name=self.forwarded_server,
+                scenario=self.chosen_scenario,
+                port_forward_info=self.port_forward_info,
+            )
+        )
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.start_id = state.get("start_id", "")
+        self.forwarded_server = state.get("forwarded_server", "")
+        self.chosen_scenario = state.get("scenario", "")
+        self.port_forward_info = copy.deepcopy(state.get("port_forward_info") or {})
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        if self._watch is not None:
+            self._watch.abort(StartAborted("Start cancelled: the server was stopped"))
+        self._watch = None
+        self.start_id = self.forwarded_server = self.chosen_scenario = ""
+        self.port_forward_info = {}
+        self.events = []
+        self._start_task = self._teardown_task = self._exit_status = None
+        self._start_returned = self._stopping = False
+
+    # ------------------------------------------------------------------ helpers
+    def _facade(self) -> FacadeClient:
+        if self._client is None:
+            self._client = FacadeClient(
+                self.facade_url,
+                self.facade_token,
+                request_timeout=self.facade_request_timeout,
+                retry_timeout=self.facade_retry_timeout,
+                validate_cert=self.facade_validate_cert,
+                ca_certs=self.facade_ca_certs,
+            )
+        return self._client
+
+    async def _jump_node(self) -> str:
+        if callable(self.jump_node):
+            return str(await self._resolve(self.jump_node, self.port_forward_info) or "")
+        return str(self.port_forward_info.get("ssh_node") or self.jump_node or "")
+
+    async def _resolve(self, value: Any, *args: Any) -> Any:
+        if callable(value):
+            value = value(self, *args)
+            if inspect.isawaitable(value):
+                value = await value
+        return value
+
+    @staticmethod
+    def _now() -> str:
+        return datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+class ForwardBaseSpawner(ForwardSpawner):
+    """The reference's class name, so subclasses written for it import with one changed line;
+    settings may be given as `c.ForwardBaseSpawner.*` or `c.ForwardSpawner.*`."""
