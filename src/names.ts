@@ -84,6 +84,7 @@ export const LABELS = {
 export const APP_NAME = 'jupyterhub-forward-operator';
 export const FIELD_MANAGER = 'jupyterhub-forward-operator';
 export const RUNNER_FIELD_MANAGER = 'jupyterhub-forward-runner';
+export const FACADE_FIELD_MANAGER = 'jupyterhub-forward-facade';
 
 /** Labels on the Service of a ForwardedServer (before the user's extra labels). */
 export function serverLabels(
