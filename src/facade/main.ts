@@ -1,5 +1,29 @@
-// Placeholder until the facade command lands (see its issue); exits with an error so that nothing
-// mistakes it for a working component.
+// `jupyterhub-forward-operator facade`: parse the environment, start, stop cleanly on
+// SIGTERM/SIGINT (in-flight requests finish, long-polls and streams end, the informer stops).
+import { systemClock } from '../clock.js';
+import { loadKubeConfig } from '../kube/client.js';
+import { createLogger, errorMessage } from '../log.js';
+import { parseFacadeConfig } from './config.js';
+import { startFacade } from './server.js';
+
 export async function main(_argv: string[]): Promise<void> {
-  throw new Error('the facade command is not implemented yet');
+  const config = parseFacadeConfig(process.env);
+  const log = createLogger(config.logLevel, { component: 'facade' });
+  const facade = await startFacade(config, { kc: loadKubeConfig(), log, clock: systemClock });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('Stopping facade', { signal });
+    facade.close().then(
+      () => log.end(),
+      (err: unknown) => {
+        log.error('Failed to stop facade cleanly', { error: errorMessage(err) });
+        log.end();
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 }
