@@ -1,0 +1,268 @@
+// The ForwardedServer reconciler: read from the caches -> converge the children (port claim,
+// Service, EndpointSlice) -> compute the status (pure) -> write it once if it changed -> record
+// Events for the transitions -> release claims the status no longer names.
+//
+// Deletion needs no finalizer: the Service, EndpointSlice and port claim carry a controller
+// reference to the ForwardedServer, and the garbage collector removes them with it.
+import { isDeepStrictEqual } from 'node:util';
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import {
+  API_VERSION,
+  FORWARDED_SERVER,
+  type ForwardedServer,
+  type JumpNode,
+} from '../api/types.js';
+import { isNotFound } from '../kube/client.js';
+import { FIELD_MANAGER, objectKey, serverResourceName, splitKey } from '../names.js';
+import {
+  computeServerStatus,
+  ownedServerStatus,
+  type OwnedServerStatus,
+  type ServerObservation,
+} from '../resources/server-status.js';
+import {
+  buildDirectEndpointSlice,
+  buildDirectService,
+  buildTunnelService,
+  serverUrl,
+} from '../resources/service.js';
+import { serverEvents, type EventSpec } from '../resources/transitions.js';
+import type { EnsureResult } from './children.js';
+import type { ControllerContext } from './context.js';
+import type { ReconcileResult } from './controller.js';
+import { ensurePort, heldClaims, releaseClaims, type Claim } from './ports.js';
+import { WrittenStatus } from './written.js';
+
+interface Converged {
+  observed: ServerObservation;
+  release: Claim[];
+  events: EventSpec[];
+}
+
+type Written = WrittenStatus<ForwardedServer['status']>;
+
+export function forwardedServerReconciler(ctx: ControllerContext) {
+  const written: Written = new WrittenStatus();
+  return async (key: string): Promise<ReconcileResult | void> => {
+    const { namespace, name } = splitKey(key);
+    const cachedFs = ctx.caches.forwardedServers.get(name, namespace);
+    if (!cachedFs || cachedFs.metadata.deletionTimestamp) return written.forget(key);
+    const rv = cachedFs.metadata.resourceVersion;
+    const fs = { ...cachedFs, status: written.effective(key, rv, cachedFs.status) };
+    if (fs.spec.cancelRequested) return cancel(ctx, written, fs);
+    const c = await converge(ctx, fs);
+    const { status, requeueAfterMs } = computeServerStatus(
+      fs,
+      c.observed,
+      new Date(ctx.clock.now()),
+      ctx.settings.jumpNodeGraceMs,
+    );
+    await writeStatus(ctx, written, fs, status, c.events);
+    await releaseClaims(ctx, c.release);
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  };
+}
+
+async function converge(ctx: ControllerContext, fs: ForwardedServer): Promise<Converged> {
+  const expected = serverResourceName(fs.spec.user.name, fs.spec.serverName ?? '');
+  if (fs.metadata.name !== expected) {
+    const message = `metadata.name must be ${expected} for user "${fs.spec.user.name}" and server "${fs.spec.serverName ?? ''}" (it is also the Service name and what the hub looks up)`;
+    return { observed: { problem: { reason: 'NameMismatch', message } }, release: [], events: [] };
+  }
+  if (!fs.spec.jumpNodeRef) return convergeDirect(ctx, fs);
+  const jn = ctx.caches.jumpNodes.get(fs.spec.jumpNodeRef.name, fs.metadata.namespace);
+  if (!jn) return jumpNodeMissing(fs);
+  return convergeTunnel(ctx, fs, jn);
+}
+
+/** Keeps the Service and the claim (the JumpNode may come back) and reports the problem. */
+function jumpNodeMissing(fs: ForwardedServer): Converged {
+  const node = fs.spec.jumpNodeRef!.name;
+  const message = `JumpNode ${node} does not exist in namespace ${fs.metadata.namespace}`;
+  const { runnerPort, serviceName, url } = fs.status ?? {};
+  return {
+    observed: { problem: { reason: 'JumpNodeNotFound', message }, runnerPort, serviceName, url },
+    release: [],
+    events: [],
+  };
+}
+
+async function convergeTunnel(
+  ctx: ControllerContext,
+  fs: ForwardedServer,
+  jn: JumpNode,
+): Promise<Converged> {
+  const { port, release } = await ensurePort(ctx, fs, jn);
+  if (port === undefined) {
+    const r = jn.spec.runner?.portRange;
+    const range = r ? `${r.start}-${r.end}` : 'the default range';
+    const message = `Every runner port of JumpNode ${jn.metadata.name} (${range}) is taken`;
+    return { observed: { problem: { reason: 'PortsExhausted', message } }, release, events: [] };
+  }
+  const events: EventSpec[] = [];
+  await deleteChild(ctx, fs, sliceRef(fs), ctx.caches.endpointSlices);
+  const svc = buildTunnelService(fs, port);
+  const r = await ctx.children.ensure(svc, cached(ctx.caches.services, fs), fs.metadata.uid!);
+  if (r.outcome === 'foreign')
+    return { observed: { problem: foreign(r), runnerPort: port }, release, events };
+  events.push(...childEvents(fs, 'Service', r));
+  const url = serverUrl(fs, { runnerPort: port, localUrlHost: ctx.settings.localUrlHost });
+  return { observed: { serviceName: fs.metadata.name, runnerPort: port, url }, release, events };
+}
+
+async function convergeDirect(ctx: ControllerContext, fs: ForwardedServer): Promise<Converged> {
+  const release = heldClaims(ctx, fs);
+  const events: EventSpec[] = [];
+  const uid = fs.metadata.uid!;
+  const slice = buildDirectEndpointSlice(fs);
+  if (slice) {
+    const r = await ctx.children.ensure(slice, cached(ctx.caches.endpointSlices, fs), uid);
+    if (r.outcome === 'foreign') return { observed: { problem: foreign(r) }, release, events };
+  } else await deleteChild(ctx, fs, sliceRef(fs), ctx.caches.endpointSlices);
+  const svc = buildDirectService(fs);
+  if (!svc) {
+    await deleteChild(ctx, fs, serviceRef(fs), ctx.caches.services);
+    return { observed: {}, release, events };
+  }
+  const r = await ctx.children.ensure(svc, cached(ctx.caches.services, fs), uid);
+  if (r.outcome === 'foreign') return { observed: { problem: foreign(r) }, release, events };
+  events.push(...childEvents(fs, 'Service', r));
+  const url = serverUrl(fs, {});
+  return { observed: { serviceName: fs.metadata.name, url }, release, events };
+}
+
+/**
+ * Cancel: the hub must no longer reach the server. The status drops url and runnerPort first
+ * (Cancelling), so no reader sees a port after it was released; then the Service, the
+ * EndpointSlice and the claims go; then the phase is Cancelled.
+ */
+async function cancel(
+  ctx: ControllerContext,
+  written: Written,
+  fs: ForwardedServer,
+): Promise<void> {
+  const now = () => new Date(ctx.clock.now());
+  const grace = ctx.settings.jumpNodeGraceMs;
+  const claims = heldClaims(ctx, fs);
+  const svc = cached(ctx.caches.services, fs);
+  const slice = cached(ctx.caches.endpointSlices, fs);
+  if (claims.length || svc || slice) {
+    const cancelling = computeServerStatus(fs, { cancelDone: false }, now(), grace).status;
+    fs = await writeStatus(ctx, written, fs, cancelling, []);
+    await deleteChild(ctx, fs, serviceRef(fs), ctx.caches.services);
+    await deleteChild(ctx, fs, sliceRef(fs), ctx.caches.endpointSlices);
+    await releaseClaims(ctx, claims);
+  }
+  const done = computeServerStatus(fs, { cancelDone: true }, now(), grace).status;
+  await writeStatus(ctx, written, fs, done, []);
+}
+
+/**
+ * Writes the operator's status fields if they changed, then records the transitions. Returns a
+ * copy of the server with the written status (cached objects are never modified).
+ */
+async function writeStatus(
+  ctx: ControllerContext,
+  written: Written,
+  fs: ForwardedServer,
+  status: OwnedServerStatus,
+  childEvents: EventSpec[],
+): Promise<ForwardedServer> {
+  const stored = ownedServerStatus(fs.status);
+  if (isDeepStrictEqual(stored, status)) return fs;
+  const { namespace, name } = fs.metadata;
+  ctx.guard();
+  try {
+    await ctx.forwardedServers.applyStatus(
+      namespace!,
+      name,
+      API_VERSION,
+      FORWARDED_SERVER.kind,
+      status,
+      FIELD_MANAGER,
+    );
+  } catch (err) {
+    if (isNotFound(err)) return fs;
+    throw err;
+  }
+  ctx.log.info('Updated ForwardedServer status', { namespace, name, phase: status.phase });
+  const target = { apiVersion: API_VERSION, kind: FORWARDED_SERVER.kind, metadata: fs.metadata };
+  for (const e of [...childEvents, ...serverEvents(stored, status, fs.spec.jumpNodeRef?.name)])
+    ctx.recorder.record(target, e);
+  const next = withOwned(fs.status, status);
+  written.remember(objectKey(namespace!, name), fs.metadata.resourceVersion, next);
+  return { ...fs, status: next };
+}
+
+/** The stored status with the operator's fields replaced, as the apply left it. */
+function withOwned(
+  stored: ForwardedServer['status'],
+  owned: OwnedServerStatus,
+): ForwardedServer['status'] {
+  const { phase: _p, url: _u, runnerPort: _r, serviceName: _s, ...others } = stored ?? {};
+  const mine = new Set(owned.conditions.map((c) => c.type));
+  const conditions = [
+    ...(stored?.conditions ?? []).filter((c) => !mine.has(c.type)),
+    ...owned.conditions,
+  ];
+  return { ...others, ...owned, conditions };
+}
+
+function childEvents(fs: ForwardedServer, kind: string, r: EnsureResult): EventSpec[] {
+  const name = fs.metadata.name;
+  if (r.outcome === 'updated')
+    return [
+      {
+        type: 'Normal',
+        reason: 'Repaired',
+        action: 'Apply',
+        note: `Restored ${kind} ${name} to its desired state`,
+      },
+    ];
+  if (r.outcome === 'created' && fs.status?.serviceName)
+    return [
+      {
+        type: 'Normal',
+        reason: 'Recreated',
+        action: 'Apply',
+        note: `Recreated ${kind} ${name}, which had been deleted`,
+      },
+    ];
+  return [];
+}
+
+function foreign(r: EnsureResult): NonNullable<ServerObservation['problem']> {
+  return { reason: 'ResourceExists', message: r.message ?? 'an object with this name exists' };
+}
+
+function cached<T>(cache: { get(name: string, ns?: string): T | undefined }, fs: ForwardedServer) {
+  return cache.get(fs.metadata.name, fs.metadata.namespace);
+}
+
+function serviceRef(fs: ForwardedServer): V1Service {
+  const { name, namespace } = fs.metadata;
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace } };
+}
+
+function sliceRef(fs: ForwardedServer): V1EndpointSlice {
+  const { name, namespace } = fs.metadata;
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace },
+    addressType: 'IPv4',
+    endpoints: [],
+  };
+}
+
+/** Deletes a child the server controls; only looks it up when the cache has it. */
+async function deleteChild<T extends { metadata?: object }>(
+  ctx: ControllerContext,
+  fs: ForwardedServer,
+  ref: V1Service | V1EndpointSlice,
+  cache: { get(name: string, ns?: string): T | undefined },
+): Promise<void> {
+  const current = cached(cache, fs);
+  if (!current) return;
+  await ctx.children.deleteOwned(ref, current as never, fs.metadata.uid!);
+}

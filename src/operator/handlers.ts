@@ -1,0 +1,81 @@
+// Informer events -> work queue keys. Handlers only enqueue `namespace/name` keys (never do I/O):
+// a child maps to its controlling owner, a port claim to its holder and its JumpNode, a JumpNode
+// whose spec changed (or which appeared or vanished) to every ForwardedServer that uses it.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { FORWARDED_SERVER, JUMP_NODE, type ForwardedServer, type JumpNode } from '../api/types.js';
+import type { Controller } from '../controller/controller.js';
+import { findCondition } from '../resources/conditions.js';
+import { controllerOf } from '../resources/meta.js';
+import { parseClaim } from '../resources/ports.js';
+import { objectKey } from '../names.js';
+import type { Informers } from './informers.js';
+
+export function wireHandlers(inf: Informers, servers: Controller, nodes: Controller): void {
+  const { byKind, caches } = inf;
+  const keyOf = (o: KubernetesObject) =>
+    objectKey(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
+  const usersOf = (ns: string, node: string, only?: (fs: ForwardedServer) => boolean) => {
+    for (const fs of caches.forwardedServers.list(ns))
+      if (fs.spec.jumpNodeRef?.name === node && (!only || only(fs)))
+        servers.enqueue(keyOf(fs as never));
+  };
+  const toOwner = (kind: string, target: Controller) => (o: KubernetesObject) => {
+    const ref = controllerOf(o.metadata as never);
+    if (ref?.kind === kind) target.enqueue(objectKey(o.metadata?.namespace ?? '', ref.name));
+  };
+  const onAll = (i: Informers['all'][number], fn: (o: KubernetesObject) => void) => {
+    i.on('add', fn);
+    i.on('update', fn);
+    i.on('delete', fn);
+  };
+
+  onAll(byKind.forwardedServers, (o) => servers.enqueue(keyOf(o)));
+
+  // Servers depend on a JumpNode's existence and spec, not on its status (which changes with
+  // every port claim): an update without a new generation does not touch them.
+  const generations = new Map<string, number | undefined>();
+  const nodeChanged = (o: KubernetesObject, gone: boolean) => {
+    const key = keyOf(o);
+    nodes.enqueue(key);
+    const gen = gone ? undefined : (o as unknown as JumpNode).metadata.generation;
+    if (!gone && generations.has(key) && generations.get(key) === gen) return;
+    if (gone) generations.delete(key);
+    else generations.set(key, gen);
+    usersOf(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
+  };
+  byKind.jumpNodes.on('add', (o) => nodeChanged(o, false));
+  byKind.jumpNodes.on('update', (o) => nodeChanged(o, false));
+  byKind.jumpNodes.on('delete', (o) => nodeChanged(o, true));
+
+  for (const k of ['services', 'endpointSlices'] as const)
+    onAll(byKind[k], toOwner(FORWARDED_SERVER.kind, servers));
+  for (const k of ['deployments', 'serviceAccounts', 'roles', 'roleBindings'] as const)
+    onAll(byKind[k], toOwner(JUMP_NODE.kind, nodes));
+
+  const claimChanged = (o: KubernetesObject) => {
+    toOwner(FORWARDED_SERVER.kind, servers)(o);
+    const c = parseClaim(o);
+    if (c) nodes.enqueue(objectKey(o.metadata?.namespace ?? '', c.jumpNode));
+  };
+  byKind.portClaims.on('add', claimChanged);
+  byKind.portClaims.on('update', claimChanged);
+  byKind.portClaims.on('delete', (o) => {
+    claimChanged(o);
+    // A freed port may be what a server waiting on an exhausted range needs.
+    const c = parseClaim(o);
+    if (c)
+      usersOf(
+        o.metadata?.namespace ?? '',
+        c.jumpNode,
+        (fs) => findCondition(fs.status?.conditions, 'Ready')?.reason === 'PortsExhausted',
+      );
+  });
+}
+
+/** Enqueues every cached ForwardedServer and JumpNode (resync, new leadership term). */
+export function enqueueAll(inf: Informers, servers: Controller, nodes: Controller): void {
+  for (const fs of inf.caches.forwardedServers.list())
+    servers.enqueue(objectKey(fs.metadata.namespace ?? '', fs.metadata.name));
+  for (const jn of inf.caches.jumpNodes.list())
+    nodes.enqueue(objectKey(jn.metadata.namespace ?? '', jn.metadata.name));
+}

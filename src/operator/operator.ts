@@ -1,0 +1,174 @@
+// Assembles the operator: informers -> handlers -> work queues -> controllers, the HTTP endpoints,
+// and leader election. Informers run in every replica (a standby keeps warm caches); the
+// controllers' workers run only while this replica leads, and every write checks leadership.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { systemClock, type Clock } from '../clock.js';
+import { makeChildren } from '../controller/children.js';
+import { NotLeaderError, type ControllerContext } from '../controller/context.js';
+import { Controller } from '../controller/controller.js';
+import { forwardedServerReconciler } from '../controller/forwardedserver.js';
+import { jumpNodeReconciler } from '../controller/jumpnode.js';
+import { WorkQueue } from '../controller/queue.js';
+import { makeEventRecorder } from '../controller/recorder.js';
+import { apiMessage, apiStatus, makeClients } from '../kube/client.js';
+import { defaultIdentity, startLeaderElection, type LeaderElector } from '../kube/leader.js';
+import type { Logger } from '../log.js';
+import type { OperatorConfig } from './config.js';
+import { enqueueAll, wireHandlers } from './handlers.js';
+import { startHttpServer } from './http.js';
+import { makeInformers, type Informers } from './informers.js';
+import { makeMetrics } from './metrics.js';
+
+export interface OperatorDeps {
+  kc: KubeConfig;
+  log: Logger;
+  clock?: Clock;
+}
+
+export interface RunningOperator {
+  /** Resolves once every informer has listed. */
+  synced: Promise<void>;
+  httpPort: number;
+  identity: string;
+  isLeader(): boolean;
+  informers: Informers;
+  controllers: { servers: Controller; nodes: Controller };
+  /** Stops the controllers (in-flight reconciles finish), informers and HTTP; releases the Lease. */
+  close(): Promise<void>;
+}
+
+export async function startOperator(
+  config: Readonly<OperatorConfig>,
+  deps: OperatorDeps,
+): Promise<RunningOperator> {
+  const { log } = deps;
+  const clock = deps.clock ?? systemClock;
+  const clients = makeClients(deps.kc);
+  const identity = defaultIdentity(config.podName);
+  let elector: LeaderElector | undefined;
+  const isLeader = () => (config.leaderElection.enabled ? (elector?.isLeader() ?? false) : true);
+  const guard = () => {
+    if (!isLeader()) throw new NotLeaderError();
+  };
+
+  const controllers: Controller[] = [];
+  const informers = makeInformers(clients, {
+    namespace: config.namespace,
+    log,
+    resyncMs: config.resyncSeconds * 1000,
+    onResync: () => enqueueAll(informers, servers, nodes),
+  });
+  const metrics = makeMetrics(
+    () => controllers,
+    () => informers.all,
+  );
+  const recorder = makeEventRecorder(clients.events, { instance: identity, log, clock });
+  const ctx: ControllerContext = {
+    caches: informers.caches,
+    children: makeChildren(clients.objects, guard),
+    coordination: clients.coordination,
+    forwardedServers: clients.forwardedServers,
+    jumpNodes: clients.jumpNodes,
+    recorder,
+    clock,
+    log,
+    guard,
+    settings: {
+      runner: {
+        image: config.runnerImage,
+        logLevel: config.runnerLogLevel,
+        ...(config.runnerImagePullPolicy ? { imagePullPolicy: config.runnerImagePullPolicy } : {}),
+      },
+      ...(config.localUrlHost ? { localUrlHost: config.localUrlHost } : {}),
+      jumpNodeGraceMs: config.jumpNodeGraceSeconds * 1000,
+    },
+  };
+  const controllerOpts = {
+    workers: config.workers,
+    log,
+    clock,
+    observer: metrics.observer,
+    describeError: describeApiError,
+  };
+  const servers = new Controller({
+    ...controllerOpts,
+    name: 'ForwardedServer',
+    queue: new WorkQueue({ clock }),
+    reconcile: forwardedServerReconciler(ctx),
+  });
+  const nodes = new Controller({
+    ...controllerOpts,
+    name: 'JumpNode',
+    queue: new WorkQueue({ clock }),
+    reconcile: jumpNodeReconciler(ctx),
+  });
+  controllers.push(servers, nodes);
+  wireHandlers(informers, servers, nodes);
+
+  const http = await startHttpServer(
+    config.httpHost,
+    config.httpPort,
+    metrics.registry,
+    { unsynced: () => informers.all.filter((i) => !i.hasSynced()).map((i) => i.name) },
+    log,
+  );
+
+  let stopping: Promise<void> = Promise.resolve();
+  const lead = () => {
+    metrics.setLeader(true);
+    enqueueAll(informers, servers, nodes);
+    for (const c of controllers) c.run();
+  };
+  const standBy = () => {
+    metrics.setLeader(false);
+    stopping = Promise.all(controllers.map((c) => c.stop())).then(() => {});
+  };
+
+  const synced = Promise.all(informers.all.map((i) => i.start())).then(() => {
+    log.info('Informers synced', { informers: informers.all.length });
+  });
+  let closed = false;
+  const begun = synced.then(() => {
+    if (closed) return;
+    if (!config.leaderElection.enabled) return lead();
+    const le = config.leaderElection;
+    elector = startLeaderElection({
+      api: clients.coordination,
+      namespace: le.namespace,
+      name: le.name,
+      identity,
+      leaseDurationMs: le.leaseDurationSeconds * 1000,
+      renewDeadlineMs: le.renewDeadlineSeconds * 1000,
+      retryPeriodMs: le.retryPeriodSeconds * 1000,
+      clock,
+      log,
+      onStartedLeading: lead,
+      onStoppedLeading: standBy,
+    });
+  });
+  begun.catch(() => {});
+
+  return {
+    synced,
+    httpPort: http.port,
+    identity,
+    isLeader,
+    informers,
+    controllers: { servers, nodes },
+    async close() {
+      closed = true;
+      if (elector) await elector.close();
+      await Promise.all(controllers.map((c) => c.stop()));
+      await stopping;
+      for (const c of controllers) c.queue.shutDown();
+      await Promise.all(informers.all.map((i) => i.stop()));
+      await recorder.close();
+      await http.close();
+    },
+  };
+}
+
+function describeApiError(err: unknown): string {
+  const status = apiStatus(err);
+  return status ? `${status}: ${apiMessage(err)}` : apiMessage(err);
+}

@@ -1,0 +1,67 @@
+// metav1.Condition helpers. Pure: the time comes in as an argument.
+import type { Condition } from '../api/types.js';
+
+export type ConditionStatus = Condition['status'];
+
+export interface ConditionInput {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+export function findCondition(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+/**
+ * The condition as it should be written: lastTransitionTime moves only when the status or the
+ * reason changes, so an unchanged condition compares equal to the stored one. (The API
+ * conventions name only the status; moving it on a new reason too lets "how long has this been
+ * the reason" be read from the condition, which the missing-JumpNode grace period relies on.)
+ */
+export function nextCondition(
+  previous: readonly Condition[] | undefined,
+  input: ConditionInput,
+  now: Date,
+  observedGeneration?: number,
+): Condition {
+  const old = findCondition(previous, input.type);
+  const lastTransitionTime =
+    old && old.status === input.status && old.reason === input.reason
+      ? old.lastTransitionTime
+      : rfc3339(now);
+  return {
+    ...input,
+    lastTransitionTime,
+    ...(observedGeneration !== undefined ? { observedGeneration } : {}),
+  };
+}
+
+/** Kubernetes metav1.Time: RFC 3339 with second precision. */
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * A condition written by another component, or undefined when it is absent or was computed for
+ * an older generation of the object (then it says nothing about the current spec).
+ */
+export function currentCondition(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+  generation: number | undefined,
+): Condition | undefined {
+  const c = findCondition(conditions, type);
+  if (!c) return undefined;
+  if (
+    c.observedGeneration !== undefined &&
+    generation !== undefined &&
+    c.observedGeneration < generation
+  )
+    return undefined;
+  return c;
+}

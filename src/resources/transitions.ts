@@ -1,0 +1,75 @@
+// Which Kubernetes Events a status change deserves. Pure. Events mark transitions only, so a
+// reconcile that changes nothing records nothing.
+import type { Condition } from '../api/types.js';
+import { findCondition } from './conditions.js';
+import type { OwnedServerStatus, ServerProblem } from './server-status.js';
+
+export interface EventSpec {
+  type: 'Normal' | 'Warning';
+  /** CamelCase reason, e.g. "Ready" or "JumpNodeNotFound". */
+  reason: string;
+  /** What the operator did or observed, e.g. "Reconcile". */
+  action: string;
+  note: string;
+}
+
+const SERVER_PROBLEMS: ReadonlySet<string> = new Set<ServerProblem>([
+  'NameMismatch',
+  'ResourceExists',
+  'JumpNodeNotFound',
+  'PortsExhausted',
+]);
+
+interface StatusLike {
+  phase?: string;
+  runnerPort?: number;
+  conditions?: Condition[];
+}
+
+export function serverEvents(
+  prev: StatusLike | undefined,
+  next: OwnedServerStatus,
+  jumpNode: string | undefined,
+): EventSpec[] {
+  const events: EventSpec[] = [];
+  const before = findCondition(prev?.conditions, 'Ready');
+  const ready = findCondition(next.conditions, 'Ready')!;
+  if (next.runnerPort && next.runnerPort !== prev?.runnerPort)
+    events.push({
+      type: 'Normal',
+      reason: 'PortAllocated',
+      action: 'AllocatePort',
+      note: `Allocated runner port ${next.runnerPort} on JumpNode ${jumpNode}`,
+    });
+  if (SERVER_PROBLEMS.has(ready.reason) && before?.reason !== ready.reason)
+    events.push({
+      type: 'Warning',
+      reason: ready.reason,
+      action: 'Reconcile',
+      note: ready.message,
+    });
+  else if (next.phase !== prev?.phase)
+    events.push({
+      type: next.phase === 'Failed' ? 'Warning' : 'Normal',
+      reason: next.phase,
+      action: 'Reconcile',
+      note: ready.message,
+    });
+  return events;
+}
+
+const JUMPNODE_WARNINGS: ReadonlySet<string> = new Set(['ResourceExists', 'NotConnected']);
+
+export function jumpNodeEvents(prev: Condition[] | undefined, next: Condition[]): EventSpec[] {
+  const before = findCondition(prev, 'Ready');
+  const ready = findCondition(next, 'Ready')!;
+  if (before?.reason === ready.reason && before.status === ready.status) return [];
+  return [
+    {
+      type: JUMPNODE_WARNINGS.has(ready.reason) ? 'Warning' : 'Normal',
+      reason: ready.reason,
+      action: 'Reconcile',
+      note: ready.message,
+    },
+  ];
+}
