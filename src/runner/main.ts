@@ -1,5 +1,50 @@
-// Placeholder until the runner command lands (see its issue); exits with an error so that nothing
-// mistakes it for a working component.
+// `jupyterhub-forward-operator runner`: holds the SSH forwards of one JumpNode (one process per
+// runner pod). Configuration comes from the environment (docs/runner.md); SIGTERM drains open
+// connections before exiting, a second SIGTERM/SIGINT exits at once.
+import { loadKubeConfig, makeClients } from '../kube/client.js';
+import { createLogger, errorMessage } from '../log.js';
+import { parseRunnerConfig } from './config.js';
+import { startRunner } from './runner.js';
+
 export async function main(_argv: string[]): Promise<void> {
-  throw new Error('the runner command is not implemented yet');
+  const config = parseRunnerConfig(process.env);
+  const log = createLogger(config.logLevel, {
+    component: 'runner',
+    pod: config.podName,
+    jumpNode: config.jumpNode,
+    namespace: config.namespace,
+  });
+  // The last line of defence only: every socket, channel and peer error is handled where it
+  // arises. Should one slip through, the forwards of every other user must not die with it.
+  process.on('uncaughtException', (err) =>
+    log.error('Uncaught exception (continuing)', { error: errorMessage(err), stack: err.stack }),
+  );
+  process.on('unhandledRejection', (err) =>
+    log.error('Unhandled rejection (continuing)', { error: errorMessage(err) }),
+  );
+  const kc = loadKubeConfig();
+  const runner = await startRunner(config, { kc, clients: makeClients(kc), log });
+  log.info('Started tunnel runner', { httpPort: runner.httpPort, listenHost: config.listenHost });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      log.warn('Second signal: exiting without draining', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('Stopping tunnel runner', { signal });
+    try {
+      await runner.drain();
+      await runner.close();
+    } catch (err) {
+      log.error('Failed to stop cleanly', { error: errorMessage(err) });
+    }
+    log.info('Stopped tunnel runner');
+    log.on('finish', () => process.exit(0));
+    log.end();
+    setTimeout(() => process.exit(0), 1000).unref();
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }

@@ -1,0 +1,157 @@
+// What the runner should hold, derived from the JumpNode, its key Secret and the ForwardedServers.
+// Pure: the runner calls these on every change and converges its listeners, remote forwards and
+// SSH session towards the result.
+import { createHash } from 'node:crypto';
+import ssh2 from 'ssh2';
+import type { V1Secret } from '@kubernetes/client-node';
+import { DEFAULTS, type ForwardedServer, type HostPort, type JumpNode } from '../api/types.js';
+import { objectKey } from '../names.js';
+import { parseHostKeys, type PinnedKey } from './hostkeys.js';
+
+export interface LocalForwardSpec {
+  key: string;
+  port: number;
+  target: HostPort;
+}
+
+export interface RemoteForwardSpec {
+  key: string;
+  bindAddress: string;
+  bindPort: number;
+  target: HostPort;
+}
+
+export interface DesiredForwards {
+  local: LocalForwardSpec[];
+  remote: RemoteForwardSpec[];
+  /** Keys whose forward lost a port clash to an older ForwardedServer, with the reason. */
+  conflicts: Map<string, string>;
+  /** Every ForwardedServer that names this JumpNode (the ones whose status the runner owns). */
+  servers: Map<string, ForwardedServer>;
+}
+
+const byAge = (a: ForwardedServer, b: ForwardedServer) =>
+  (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
+  a.metadata.name.localeCompare(b.metadata.name);
+
+export function serverKey(fs: ForwardedServer): string {
+  return objectKey(fs.metadata.namespace ?? '', fs.metadata.name);
+}
+
+/**
+ * Forwards for the ForwardedServers of one JumpNode: a listener for each one with a target and a
+ * runner port, a remote forward for each remoteForward. When two claim the same port, the older
+ * one keeps it and the other is reported as a conflict (never silently shared).
+ */
+export function desiredForwards(
+  servers: readonly ForwardedServer[],
+  jumpNode: string,
+): DesiredForwards {
+  const mine = servers
+    .filter((fs) => fs.spec?.jumpNodeRef?.name === jumpNode && !fs.metadata.deletionTimestamp)
+    .sort(byAge);
+  const out: DesiredForwards = { local: [], remote: [], conflicts: new Map(), servers: new Map() };
+  const ports = new Map<number, string>();
+  const binds = new Map<string, string>();
+  for (const fs of mine) {
+    const key = serverKey(fs);
+    out.servers.set(key, fs);
+    const port = fs.status?.runnerPort;
+    const target = fs.spec.target;
+    if (port && target) {
+      const holder = ports.get(port);
+      if (holder) out.conflicts.set(key, `runner port ${port} is already used by ${holder}`);
+      else {
+        ports.set(port, fs.metadata.name);
+        out.local.push({ key, port, target: { host: target.host, port: target.port } });
+      }
+    }
+    const rf = fs.spec.remoteForward;
+    if (rf) {
+      const bindAddress = rf.bindAddress ?? DEFAULTS.remoteBindAddress;
+      const bind = `${bindAddress}:${rf.bindPort}`;
+      const holder = binds.get(bind);
+      if (holder) out.conflicts.set(key, `remote forward ${bind} is already used by ${holder}`);
+      else {
+        binds.set(bind, fs.metadata.name);
+        out.remote.push({ key, bindAddress, bindPort: rf.bindPort, target: { ...rf.target } });
+      }
+    }
+  }
+  return out;
+}
+
+function privateKeyProblem(data: Buffer): string | undefined {
+  const parsed: unknown = ssh2.utils.parseKey(data);
+  if (parsed instanceof Error) return parsed.message;
+  const key = (Array.isArray(parsed) ? parsed[0] : parsed) as ssh2.ParsedKey | undefined;
+  if (!key) return 'no key found';
+  if (key.getPrivatePEM() === null) return 'it holds a public key only';
+  return undefined;
+}
+
+export interface ConnectionSettings {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: Buffer;
+  hostKeys: PinnedKey[];
+  insecureSkipHostKeyCheck: boolean;
+  keepaliveIntervalMs: number;
+  keepaliveCountMax: number;
+  /** Changes whenever anything above changes: a new identity means "reconnect now". */
+  identity: string;
+}
+
+export type SettingsResult =
+  { ok: true; settings: ConnectionSettings } | { ok: false; reason: string; message: string };
+
+/** How to reach the jump node, or why the runner cannot try. */
+export function connectionSettings(
+  jn: JumpNode | undefined,
+  secret: V1Secret | undefined,
+): SettingsResult {
+  if (!jn) return { ok: false, reason: 'JumpNodeNotFound', message: 'The JumpNode does not exist' };
+  const ref = jn.spec.privateKeySecretRef;
+  const dataKey = ref.key ?? DEFAULTS.privateKeySecretKey;
+  if (!secret)
+    return { ok: false, reason: 'SecretNotFound', message: `Secret ${ref.name} does not exist` };
+  const encoded = secret.data?.[dataKey];
+  if (!encoded)
+    return {
+      ok: false,
+      reason: 'KeyNotFound',
+      message: `Secret ${ref.name} has no key "${dataKey}"`,
+    };
+  const privateKey = Buffer.from(encoded, 'base64');
+  const problem = privateKeyProblem(privateKey);
+  if (problem)
+    return {
+      ok: false,
+      reason: 'KeyInvalid',
+      message: `Secret ${ref.name} key "${dataKey}" is not an unencrypted OpenSSH or PEM private key: ${problem}`,
+    };
+  const insecure = jn.spec.insecureSkipHostKeyCheck === true;
+  const { keys, errors } = parseHostKeys(jn.spec.hostKeys ?? []);
+  if (!insecure && keys.length === 0)
+    return {
+      ok: false,
+      reason: 'HostKeysInvalid',
+      message: `spec.hostKeys has no usable key: ${errors.join('; ') || 'the list is empty'}`,
+    };
+  const settings = {
+    host: jn.spec.host,
+    port: jn.spec.port ?? DEFAULTS.jumpNodePort,
+    username: jn.spec.username,
+    privateKey,
+    hostKeys: keys,
+    insecureSkipHostKeyCheck: insecure,
+    keepaliveIntervalMs:
+      (jn.spec.keepalive?.intervalSeconds ?? DEFAULTS.keepaliveIntervalSeconds) * 1000,
+    keepaliveCountMax: jn.spec.keepalive?.countMax ?? DEFAULTS.keepaliveCountMax,
+  };
+  const identity = createHash('sha256')
+    .update(JSON.stringify({ ...settings, privateKey: privateKey.toString('base64') }))
+    .digest('hex');
+  return { ok: true, settings: { ...settings, identity } };
+}

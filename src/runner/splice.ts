@@ -1,0 +1,79 @@
+// Joins a TCP socket and an SSH channel in both directions.
+//
+// Contract:
+//   - bytes flow with backpressure (stream pipes): a slow reader stops the other side instead of
+//     growing buffers, so memory per connection is bounded by the stream high-water marks and the
+//     SSH channel window (2 MiB);
+//   - half-close is carried both ways (the socket must be created with allowHalfOpen), like
+//     `ssh -L`;
+//   - an error on either side destroys both and never escapes: one broken stream cannot take
+//     the process down;
+//   - when the channel closes, the socket is ended after its pending bytes are flushed, or reset
+//     when `aborted()` says the SSH connection itself is gone (a truncated stream must not look
+//     like a clean end);
+//   - `done` runs exactly once, after both sides are closed.
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+
+export interface SpliceResult {
+  /** Bytes read from the socket (sent towards the channel). */
+  bytesIn: number;
+  /** Bytes written to the socket (received from the channel). */
+  bytesOut: number;
+}
+
+/** Unflushed bytes on a channel-closed socket are given this long before a reset. */
+const FLUSH_MS = 30_000;
+
+export function splice(
+  sock: net.Socket,
+  channel: Duplex,
+  aborted: () => boolean,
+  done: (result: SpliceResult) => void,
+): void {
+  let sockClosed = sock.destroyed;
+  let channelClosed = false;
+  let finished = false;
+  const finish = () => {
+    if (finished || !sockClosed || !channelClosed) return;
+    finished = true;
+    done({ bytesIn: sock.bytesRead, bytesOut: sock.bytesWritten });
+  };
+  const destroyBoth = () => {
+    if (!sock.destroyed) sock.destroy();
+    channel.destroy();
+  };
+  sock.on('error', destroyBoth);
+  channel.on('error', destroyBoth);
+  sock.on('close', () => {
+    sockClosed = true;
+    if (!channelClosed) channel.destroy();
+    finish();
+  });
+  channel.on('close', () => {
+    channelClosed = true;
+    if (!sock.destroyed) closeSocket(sock, aborted());
+    finish();
+  });
+  sock.pipe(channel);
+  channel.pipe(sock);
+  if (sockClosed) channel.destroy();
+}
+
+function closeSocket(sock: net.Socket, abort: boolean): void {
+  if (abort) {
+    sock.resetAndDestroy();
+    return;
+  }
+  sock.end();
+  if (sock.writableFinished) {
+    sock.destroy();
+    return;
+  }
+  const timer = setTimeout(() => sock.resetAndDestroy(), FLUSH_MS).unref();
+  sock.once('finish', () => {
+    clearTimeout(timer);
+    sock.destroy();
+  });
+  sock.once('close', () => clearTimeout(timer));
+}

@@ -1,0 +1,335 @@
+// Shared set-up of the runner's integration tests: a namespace on the test control plane, the
+// runner's ServiceAccount with exactly the Role the operator grants it (contract 0001 §A) and a
+// real token from the TokenRequest API, JumpNodes/Secrets/ForwardedServers, and the runner as a
+// real process (`node dist/cli.js runner`, playing the kubelet) with the environment of
+// contract 0001 §C. runnerPort is set the way the operator would set it, by server-side apply
+// under a separate field manager.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import {
+  API_VERSION,
+  GROUP,
+  type Condition,
+  type ForwardedServer,
+  type JumpNode,
+  type JumpNodeSpec,
+} from '../../src/api/types.js';
+import { makeClients, type Clients } from '../../src/kube/client.js';
+import { runnerName } from '../../src/names.js';
+import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
+
+export const ROOT = join(__dirname, '..', '..');
+export const CLI = join(ROOT, 'dist', 'cli.js');
+/** Plays the operator when it sets status.runnerPort. */
+export const TEST_PORT_MANAGER = 'jfo-test-port-allocator';
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
+      );
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export function condition(
+  obj: { status?: { conditions?: Condition[] } } | undefined,
+  type: string,
+): Condition | undefined {
+  return obj?.status?.conditions?.find((c) => c.type === type);
+}
+
+export interface TestNamespace {
+  name: string;
+  admin: Clients;
+  cleanup(): Promise<void>;
+}
+
+export async function testNamespace(prefix: string): Promise<TestNamespace> {
+  const kc = kubeConfig(clusterInfo(), 'admin');
+  const ns = await createNamespace(kc, prefix);
+  return { name: ns.name, admin: makeClients(kc), cleanup: ns.cleanup };
+}
+
+/** The Role the operator gives a JumpNode's runner (src/resources/runner.ts, contract 0001). */
+export function runnerRules(jumpNode: string, secret: string): k8s.V1PolicyRule[] {
+  return [
+    { apiGroups: [GROUP], resources: ['forwardedservers'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [GROUP], resources: ['forwardedservers/status'], verbs: ['get', 'patch'] },
+    {
+      apiGroups: [GROUP],
+      resources: ['jumpnodes'],
+      resourceNames: [jumpNode],
+      verbs: ['get', 'list', 'watch'],
+    },
+    {
+      apiGroups: [GROUP],
+      resources: ['jumpnodes/status'],
+      resourceNames: [jumpNode],
+      verbs: ['get', 'patch'],
+    },
+    {
+      apiGroups: [''],
+      resources: ['secrets'],
+      resourceNames: [secret],
+      verbs: ['get', 'list', 'watch'],
+    },
+    { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  ];
+}
+
+/** Creates the runner's ServiceAccount, Role and RoleBinding; returns a kubeconfig file path. */
+export async function runnerKubeconfig(
+  t: TestNamespace,
+  jumpNode: string,
+  secret: string,
+  dir: string,
+): Promise<string> {
+  const name = runnerName(jumpNode);
+  const namespace = t.name;
+  const metadata = { name, namespace };
+  await t.admin.core.createNamespacedServiceAccount({ namespace, body: { metadata } });
+  await t.admin.rbac.createNamespacedRole({
+    namespace,
+    body: { metadata, rules: runnerRules(jumpNode, secret) },
+  });
+  await t.admin.rbac.createNamespacedRoleBinding({
+    namespace,
+    body: {
+      metadata,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace }],
+    },
+  });
+  const tr = await t.admin.core.createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { expirationSeconds: 3600, audiences: [] } },
+  });
+  const info = clusterInfo();
+  const path = join(dir, `kubeconfig-${jumpNode}`);
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      { name: 'test', cluster: { server: info.server, 'certificate-authority': info.caFile } },
+    ],
+    users: [{ name: 'runner', user: { token: tr.status!.token } }],
+    contexts: [{ name: 'runner', context: { cluster: 'test', user: 'runner', namespace } }],
+    'current-context': 'runner',
+  };
+  writeFileSync(path, JSON.stringify(config), { mode: 0o600 });
+  return path;
+}
+
+export async function createKeySecret(
+  t: TestNamespace,
+  name: string,
+  privateKey: string,
+): Promise<void> {
+  await t.admin.core.createNamespacedSecret({
+    namespace: t.name,
+    body: {
+      metadata: { name },
+      type: 'kubernetes.io/ssh-auth',
+      stringData: { 'ssh-privatekey': privateKey },
+    },
+  });
+}
+
+export async function createJumpNode(
+  t: TestNamespace,
+  name: string,
+  spec: JumpNodeSpec,
+): Promise<JumpNode> {
+  return t.admin.jumpNodes.create(t.name, {
+    apiVersion: API_VERSION,
+    kind: 'JumpNode',
+    metadata: { name, namespace: t.name },
+    spec,
+  });
+}
+
+/** Creates a ForwardedServer and sets its runner port like the operator would. */
+export async function createServer(
+  t: TestNamespace,
+  name: string,
+  spec: Partial<ForwardedServer['spec']> & { jumpNodeRef: { name: string } },
+  runnerPort?: number,
+): Promise<ForwardedServer> {
+  const fs = await t.admin.forwardedServers.create(t.name, {
+    apiVersion: API_VERSION,
+    kind: 'ForwardedServer',
+    metadata: { name, namespace: t.name },
+    spec: { user: { name, id: 1 }, serverName: '', startId: 'start-1', ...spec },
+  });
+  if (runnerPort !== undefined) await setRunnerPort(t, name, runnerPort);
+  return fs;
+}
+
+export async function setRunnerPort(t: TestNamespace, name: string, port: number): Promise<void> {
+  await t.admin.forwardedServers.applyStatus(
+    t.name,
+    name,
+    API_VERSION,
+    'ForwardedServer',
+    { runnerPort: port },
+    TEST_PORT_MANAGER,
+  );
+}
+
+export interface RunnerProcess {
+  child: ChildProcess;
+  httpPort: number;
+  /** Every log line so far, parsed. */
+  logs(): Array<Record<string, unknown>>;
+  get(path: string): Promise<{ status: number; body: string }>;
+  metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
+  exited(): boolean;
+  /** Sends SIGTERM (default) and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface RunnerOptions {
+  namespace: string;
+  jumpNode: string;
+  kubeconfig: string;
+  pod?: string;
+  listenHost?: string;
+  env?: Record<string, string>;
+}
+
+export async function startRunnerProcess(o: RunnerOptions): Promise<RunnerProcess> {
+  if (!existsSync(CLI))
+    throw new Error(`${CLI} is missing: run \`npx tsc -p tsconfig.build.json\` first`);
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    KUBECONFIG: o.kubeconfig,
+    JFO_NAMESPACE: o.namespace,
+    JFO_JUMPNODE: o.jumpNode,
+    JFO_POD_NAME: o.pod ?? `${runnerName(o.jumpNode)}-test`,
+    JFO_HTTP_PORT: '0',
+    JFO_HTTP_HOST: '127.0.0.1',
+    JFO_LISTEN_HOST: o.listenHost ?? '127.0.0.1',
+    JFO_LOG_LEVEL: 'debug',
+    JFO_RECONNECT_INITIAL_SECONDS: '0.2',
+    JFO_PROBE_INTERVAL_SECONDS: '2',
+    JFO_STATUS_MIN_INTERVAL_SECONDS: '0.2',
+    JFO_DRAIN_DELAY_SECONDS: '0',
+    JFO_DRAIN_TIMEOUT_SECONDS: '5',
+    ...o.env,
+  };
+  const child = spawn(process.execPath, [CLI, 'runner'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  let partial = '';
+  const onData = (d: Buffer) => {
+    partial += d.toString();
+    const parts = partial.split('\n');
+    partial = parts.pop()!;
+    for (const p of parts) {
+      if (!p.trim()) continue;
+      try {
+        lines.push(JSON.parse(p) as Record<string, unknown>);
+      } catch {
+        lines.push({ level: 'raw', message: p });
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const httpPort = await waitFor('the runner to serve HTTP', () => {
+    if (child.exitCode !== null) throw new Error(`runner exited: ${JSON.stringify(lines)}`);
+    const l = lines.find((x) => x.message === 'Serving health and metrics');
+    return l ? Number(l.port) : undefined;
+  });
+  const get = (path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: httpPort, path, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        })
+        .on('error', reject);
+    });
+  return {
+    child,
+    httpPort,
+    logs: () => lines,
+    get,
+    async metric(name, labels = {}) {
+      const { body } = await get('/metrics');
+      for (const line of body.split('\n')) {
+        if (!line.startsWith(name)) continue;
+        const m = /^([a-z_:]+)(\{([^}]*)\})? (\S+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const have = Object.fromEntries(
+          (m[3] ?? '')
+            .split(',')
+            .filter(Boolean)
+            .map((kv) => {
+              const [k, v] = kv.split('=');
+              return [k, v!.replace(/^"|"$/g, '')];
+            }),
+        );
+        if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[4]);
+      }
+      return undefined;
+    },
+    exited: () => child.exitCode !== null || child.signalCode !== null,
+    stop: (signal = 'SIGTERM') =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill(signal);
+      }),
+  };
+}
+
+/** A temporary directory removed by the returned function. */
+export function tempDir(prefix: string): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** GET http://host:port/path through a fresh connection. */
+export function httpGet(
+  host: string,
+  port: number,
+  path = '/',
+  timeoutMs = 10_000,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path, agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}

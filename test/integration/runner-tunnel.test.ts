@@ -1,0 +1,107 @@
+// The runner carries real traffic through a real OpenSSH jump node: the notebook-like target lives
+// in a network namespace that the test process cannot reach except through the sshd.
+import {
+  canConnect,
+  createRemoteTopology,
+  startTargetServer,
+  websocketEcho,
+  type RemoteTopology,
+  type TargetServer,
+} from '../harness/netns.js';
+import { freePort, startSshd, type Sshd } from '../harness/sshd.js';
+import {
+  condition,
+  createJumpNode,
+  createKeySecret,
+  createServer,
+  httpGet,
+  runnerKubeconfig,
+  startRunnerProcess,
+  tempDir,
+  testNamespace,
+  waitFor,
+  type RunnerProcess,
+  type TestNamespace,
+} from './runner-fixture.js';
+
+jest.setTimeout(120_000);
+
+describe('runner: traffic through the jump node', () => {
+  let t: TestNamespace;
+  let topo: RemoteTopology;
+  let sshd: Sshd;
+  let target: TargetServer;
+  let runner: RunnerProcess | undefined;
+  const tmp = tempDir('jfo-runner-');
+
+  beforeAll(async () => {
+    t = await testNamespace('runner-tunnel');
+    topo = await createRemoteTopology();
+    sshd = await startSshd({ netns: topo.jumpNs });
+    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
+  });
+
+  afterAll(async () => {
+    await runner?.stop('SIGKILL');
+    await target?.stop();
+    await sshd?.stop();
+    await topo?.destroy();
+    await t?.cleanup();
+    tmp.remove();
+  });
+
+  it('reaches the target only through the tunnel: HTTP and a websocket', async () => {
+    // Without the tunnel the target is out of reach: the host routes its subnet to the jump
+    // node, which does not forward. Only sshd on the jump node gets through.
+    expect(await canConnect(topo.computeAddr, 8888, 1000)).toBe(false);
+    await expect(httpGet(topo.computeAddr, 8888, '/', 1000)).rejects.toThrow();
+
+    await createKeySecret(t, 'jump-key', sshd.clientPrivateKey);
+    await createJumpNode(t, 'jump', {
+      host: topo.jumpAddr,
+      port: sshd.port,
+      username: sshd.user,
+      privateKeySecretRef: { name: 'jump-key' },
+      hostKeys: [sshd.hostPublicKey],
+      keepalive: { intervalSeconds: 2, countMax: 3 },
+    });
+    const port = await freePort();
+    await createServer(
+      t,
+      'alice',
+      { jumpNodeRef: { name: 'jump' }, target: { host: topo.computeAddr, port: 8888 } },
+      port,
+    );
+    const kubeconfig = await runnerKubeconfig(t, 'jump', 'jump-key', tmp.path);
+    runner = await startRunnerProcess({ namespace: t.name, jumpNode: 'jump', kubeconfig });
+
+    const fs = await waitFor('TunnelReady and TargetReachable', async () => {
+      const o = await t.admin.forwardedServers.get(t.name, 'alice');
+      return condition(o, 'TunnelReady')?.status === 'True' &&
+        condition(o, 'TargetReachable')?.status === 'True'
+        ? o
+        : undefined;
+    });
+    expect(condition(fs, 'TunnelReady')?.reason).toBe('Forwarding');
+
+    const res = await httpGet('127.0.0.1', port, '/hello');
+    expect(res.status).toBe(200);
+    // The target saw the connection coming from the jump node's inner address.
+    expect(JSON.parse(res.body)).toEqual({
+      target: 'compute',
+      path: '/hello',
+      peer: topo.jumpInnerAddr,
+    });
+    expect(await websocketEcho('127.0.0.1', port, 'hi through ssh')).toBe('echo:hi through ssh');
+
+    const jn = await t.admin.jumpNodes.get(t.name, 'jump');
+    expect(condition(jn, 'Connected')).toMatchObject({ status: 'True', reason: 'Connected' });
+    expect(jn.status?.connectedSince).toBeTruthy();
+    expect((await runner.get('/readyz')).status).toBe(200);
+    expect(await runner.metric('jfo_runner_ssh_connected')).toBe(1);
+    expect(
+      await runner.metric('jfo_runner_connections_total', { result: 'ok' }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(await sshd.established()).toBe(1);
+  });
+});
