@@ -25,6 +25,10 @@ export interface AppDeps {
   clock: Clock;
   log: Logger;
   bodyLimitBytes: number;
+  /** A long-poll's `wait` is capped to this many seconds. */
+  maxWaitSeconds?: number;
+  /** Progress streams end after this many seconds. */
+  streamMaxSeconds?: number;
 }
 
 /** Per-route settings read by the hooks below. */

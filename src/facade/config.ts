@@ -14,6 +14,10 @@ export interface FacadeConfig {
   staticTokensPath?: string;
   staticTokensReloadMs: number;
   bodyLimitBytes: number;
+  /** Longest long-poll actually held (a client's `wait` is capped to it). */
+  maxWaitSeconds: number;
+  /** Longest progress stream; clients resume with Last-Event-ID. */
+  streamMaxSeconds: number;
   eventCaps: EventCaps;
   logLevel: LogLevel;
 }
@@ -67,6 +71,8 @@ export function parseFacadeConfig(env: Env): Readonly<FacadeConfig> {
     staticTokensPath: text(env, 'JFO_STATIC_TOKENS'),
     staticTokensReloadMs: integer(env, 'JFO_STATIC_TOKENS_RELOAD_SECONDS', 10, 1, 3600) * 1000,
     bodyLimitBytes: integer(env, 'JFO_BODY_LIMIT_BYTES', 262144, 1024, 16 * 1024 * 1024),
+    maxWaitSeconds: integer(env, 'JFO_MAX_WAIT_SECONDS', 60, 1, 60),
+    streamMaxSeconds: integer(env, 'JFO_STREAM_MAX_SECONDS', 900, 1, 86400),
     eventCaps: Object.freeze({
       maxCount: integer(env, 'JFO_EVENTS_MAX_COUNT', 100, 1, 200),
       maxBytes: integer(env, 'JFO_EVENTS_MAX_BYTES', 131072, 4096, 1024 * 1024),

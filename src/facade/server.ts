@@ -54,6 +54,8 @@ export async function startFacade(
     clock,
     log,
     bodyLimitBytes: config.bodyLimitBytes,
+    maxWaitSeconds: config.maxWaitSeconds,
+    streamMaxSeconds: config.streamMaxSeconds,
   });
   try {
     await store.start();

@@ -9,10 +9,13 @@ export class Waiters {
 
   constructor(private readonly metrics: FacadeMetrics) {}
 
-  /** Registers `close`; returns the function to call when the wait ends by itself. */
+  /**
+   * Registers `close`; returns the function to call when the wait ends by itself. After
+   * closeAll(), `close` runs on the next microtask (never synchronously inside add()).
+   */
   add(close: () => void): () => void {
     if (this.closed) {
-      close();
+      queueMicrotask(close);
       return () => {};
     }
     this.open.add(close);

@@ -21,6 +21,8 @@ describe('parseFacadeConfig', () => {
       staticTokensPath: undefined,
       staticTokensReloadMs: 10000,
       bodyLimitBytes: 262144,
+      maxWaitSeconds: 60,
+      streamMaxSeconds: 900,
       eventCaps: { maxCount: 100, maxBytes: 131072 },
       logLevel: 'info',
     });

@@ -2,13 +2,15 @@
 // text/event-stream, the way JupyterHub's own progress endpoint sends them. Every event is one
 // `id: n` + `data: {json}` message (n = its position among all events of the start, so a client
 // reconnecting with Last-Event-ID resumes); the stream ends after the terminal (failed) event,
-// when the server becomes Ready, when a new start replaces this one, or when it is deleted.
+// when the server becomes Ready, when a new start replaces this one, when it is deleted, or
+// after JFO_STREAM_MAX_SECONDS (the client reconnects with Last-Event-ID).
 import type { FastifyReply } from 'fastify';
 import type { ForwardedServer, ProgressEvent } from '../../api/types.js';
 import { errorMessage } from '../../log.js';
 import type { RouteDeps } from '../app.js';
 
 const HEARTBEAT_MS = 15_000;
+const DEFAULT_MAX_SECONDS = 900;
 
 export function streamProgress(
   reply: FastifyReply,
@@ -42,6 +44,7 @@ export function streamProgress(
     ended = true;
     unsubscribe();
     clock.clearInterval(heartbeat);
+    clock.clearTimeout(deadline);
     release();
     raw.end();
   };
@@ -79,6 +82,7 @@ export function streamProgress(
   const release = waiters.add(end);
   const unsubscribe = store.subscribe(name, refresh);
   const heartbeat = clock.setInterval(() => write(': keepalive\n\n'), HEARTBEAT_MS);
+  const deadline = clock.setTimeout(end, (deps.streamMaxSeconds ?? DEFAULT_MAX_SECONDS) * 1000);
   raw.on('close', end);
   raw.on('error', end);
   if (pump(first)) end();

@@ -43,7 +43,10 @@ export function registerSpawnerRoutes(app: FastifyInstance, deps: RouteDeps): vo
     new Promise<ForwardedServer | undefined>((resolve) => {
       const name = first.metadata.name;
       let latest: ForwardedServer | undefined = first;
+      let done = false;
       const finish = () => {
+        if (done) return;
+        done = true;
         unsubscribe();
         clock.clearTimeout(timer);
         release();
@@ -96,7 +99,12 @@ export function registerSpawnerRoutes(app: FastifyInstance, deps: RouteDeps): vo
         if (waitS > MAX_WAIT_SECONDS) throw badRequest(`wait must be at most ${MAX_WAIT_SECONDS}`);
         let fs = await service.find(user, server);
         if (q.after !== undefined && waitS > 0 && eventTotal(fs) <= Number(q.after))
-          fs = (await waitForChange(fs, Number(q.after), waitS * 1000)) ?? fs;
+          fs =
+            (await waitForChange(
+              fs,
+              Number(q.after),
+              Math.min(waitS, deps.maxWaitSeconds ?? MAX_WAIT_SECONDS) * 1000,
+            )) ?? fs;
         const current = await store.read(fs.metadata.name);
         if (!current) throw notFound(`No ForwardedServer ${fs.metadata.name}`);
         return serverView(current);
