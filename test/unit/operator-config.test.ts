@@ -1,0 +1,104 @@
+import { loadOperatorConfig, DEFAULT_IMAGE } from '../../src/operator/config.js';
+
+describe('loadOperatorConfig', () => {
+  it('has documented defaults', () => {
+    const c = loadOperatorConfig({});
+    expect(c).toEqual({
+      namespace: '',
+      runnerImage: DEFAULT_IMAGE,
+      runnerLogLevel: 'info',
+      httpHost: '0.0.0.0',
+      httpPort: 8080,
+      logLevel: 'info',
+      workers: 4,
+      resyncSeconds: 300,
+      jumpNodeGraceSeconds: 60,
+      podName: undefined,
+      podNamespace: undefined,
+      leaderElection: {
+        enabled: true,
+        namespace: 'default',
+        name: 'jupyterhub-forward-operator',
+        leaseDurationSeconds: 15,
+        renewDeadlineSeconds: 10,
+        retryPeriodSeconds: 2,
+      },
+    });
+  });
+
+  it('reads every variable', () => {
+    const c = loadOperatorConfig({
+      JFO_NAMESPACE: 'hub',
+      JFO_RUNNER_IMAGE: 'img:2',
+      JFO_RUNNER_IMAGE_PULL_POLICY: 'Never',
+      JFO_RUNNER_LOG_LEVEL: 'debug',
+      JFO_HTTP_HOST: '127.0.0.1',
+      JFO_HTTP_PORT: '0',
+      JFO_LOG_LEVEL: 'warn',
+      JFO_WORKERS: '8',
+      JFO_RESYNC_SECONDS: '60',
+      JFO_JUMPNODE_GRACE_SECONDS: '5',
+      JFO_LOCAL_URL_HOST: '127.0.0.1',
+      JFO_POD_NAME: 'op-1',
+      JFO_POD_NAMESPACE: 'jfo-system',
+      JFO_LEADER_ELECTION: 'false',
+      JFO_LEADER_ELECTION_NAME: 'l',
+      JFO_LEASE_DURATION_SECONDS: '20',
+      JFO_RENEW_DEADLINE_SECONDS: '12',
+      JFO_RETRY_PERIOD_SECONDS: '3',
+    });
+    expect(c).toMatchObject({
+      namespace: 'hub',
+      runnerImage: 'img:2',
+      runnerImagePullPolicy: 'Never',
+      runnerLogLevel: 'debug',
+      httpHost: '127.0.0.1',
+      httpPort: 0,
+      logLevel: 'warn',
+      workers: 8,
+      resyncSeconds: 60,
+      jumpNodeGraceSeconds: 5,
+      localUrlHost: '127.0.0.1',
+      podName: 'op-1',
+      podNamespace: 'jfo-system',
+      leaderElection: {
+        enabled: false,
+        namespace: 'jfo-system',
+        name: 'l',
+        leaseDurationSeconds: 20,
+        renewDeadlineSeconds: 12,
+        retryPeriodSeconds: 3,
+      },
+    });
+  });
+
+  it('takes the leader-election namespace from the pod, then the watched namespace', () => {
+    expect(loadOperatorConfig({ JFO_NAMESPACE: 'hub' }).leaderElection.namespace).toBe('hub');
+    expect(
+      loadOperatorConfig({ JFO_NAMESPACE: 'hub', JFO_LEADER_ELECTION_NAMESPACE: 'x' })
+        .leaderElection.namespace,
+    ).toBe('x');
+  });
+
+  it('is frozen', () => {
+    const c = loadOperatorConfig({});
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.leaderElection)).toBe(true);
+  });
+
+  it.each([
+    ['JFO_HTTP_PORT', '70000', /JFO_HTTP_PORT must be an integer from 0 to 65535, got "70000"/],
+    ['JFO_WORKERS', '0', /JFO_WORKERS must be an integer from 1/],
+    ['JFO_WORKERS', 'four', /JFO_WORKERS must be an integer/],
+    [
+      'JFO_LOG_LEVEL',
+      'verbose',
+      /JFO_LOG_LEVEL must be one of error, warn, info, debug, got "verbose"/,
+    ],
+    ['JFO_LEADER_ELECTION', 'maybe', /JFO_LEADER_ELECTION must be true or false/],
+    ['JFO_RUNNER_IMAGE_PULL_POLICY', 'Sometimes', /JFO_RUNNER_IMAGE_PULL_POLICY must be one of/],
+    ['JFO_RENEW_DEADLINE_SECONDS', '15', /must be less than JFO_LEASE_DURATION_SECONDS/],
+  ])('rejects %s=%s with a message naming it', (key, value, msg) => {
+    expect(() => loadOperatorConfig({ [key]: value })).toThrow(msg);
+  });
+});

@@ -1,0 +1,167 @@
+import { API_VERSION, GROUP, type JumpNode } from '../../src/api/types.js';
+import { runnerSelector } from '../../src/names.js';
+import {
+  buildRunnerDeployment,
+  buildRunnerRole,
+  buildRunnerRoleBinding,
+  buildRunnerServiceAccount,
+  RUNNER_CONFIG_HASH_ANNOTATION,
+} from '../../src/resources/runner.js';
+
+function node(spec: Partial<JumpNode['spec']> = {}): JumpNode {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'JumpNode',
+    metadata: { name: 'hpc', namespace: 'hub', uid: 'jn-uid', generation: 2 },
+    spec: {
+      host: 'login.example.org',
+      username: 'tunnel',
+      privateKeySecretRef: { name: 'hpc-key' },
+      hostKeys: ['ssh-ed25519 AAAA'],
+      ...spec,
+    },
+  };
+}
+const settings = { image: 'img:1', logLevel: 'info' };
+
+describe('buildRunnerDeployment', () => {
+  const d = buildRunnerDeployment(node(), settings);
+  const pod = d.spec!.template.spec!;
+  const c = pod.containers[0]!;
+
+  it('runs the runner sub-command of the image for this JumpNode', () => {
+    expect(d.metadata?.name).toBe('hpc-tunnel-runner');
+    expect(c.image).toBe('img:1');
+    expect(c.args).toEqual(['runner']);
+    expect(c.command).toBeUndefined();
+    expect(c.env).toEqual([
+      { name: 'JFO_NAMESPACE', value: 'hub' },
+      { name: 'JFO_JUMPNODE', value: 'hpc' },
+      { name: 'JFO_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'JFO_HTTP_PORT', value: '8080' },
+      { name: 'JFO_LOG_LEVEL', value: 'info' },
+    ]);
+    expect(c.volumeMounts).toBeUndefined();
+    expect(pod.volumes).toBeUndefined();
+    expect(pod.serviceAccountName).toBe('hpc-tunnel-runner');
+  });
+
+  it('selects its pods with the immutable runner selector', () => {
+    expect(d.spec?.selector.matchLabels).toEqual(runnerSelector('hpc'));
+    expect(d.spec?.template.metadata?.labels).toMatchObject(runnerSelector('hpc'));
+  });
+
+  it('runs restricted: non-root, read-only root, no privilege escalation, no capabilities', () => {
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(c.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(pod.enableServiceLinks).toBe(false);
+  });
+
+  it('probes /healthz and /readyz on 8080', () => {
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+  });
+
+  it('takes replicas, image, resources, nodeSelector and tolerations from spec.runner', () => {
+    const runner = {
+      replicas: 2,
+      image: 'other:2',
+      resources: { requests: { cpu: '50m' }, limits: { memory: '256Mi' } },
+      nodeSelector: { pool: 'edge' },
+      tolerations: [{ key: 'edge', operator: 'Exists' as const, effect: 'NoSchedule' as const }],
+    };
+    const d2 = buildRunnerDeployment(node({ runner }), settings);
+    const p2 = d2.spec!.template.spec!;
+    expect(d2.spec?.replicas).toBe(2);
+    expect(p2.containers[0]!.image).toBe('other:2');
+    expect(p2.containers[0]!.resources).toEqual(runner.resources);
+    expect(p2.nodeSelector).toEqual({ pool: 'edge' });
+    expect(p2.tolerations).toEqual(runner.tolerations);
+    expect(d.spec?.replicas).toBe(1);
+  });
+
+  it('is deterministic and rolls the pods only when the key Secret reference changes', () => {
+    expect(buildRunnerDeployment(node(), settings)).toEqual(d);
+    const hash = (jn: JumpNode) =>
+      buildRunnerDeployment(jn, settings).spec!.template.metadata!.annotations![
+        RUNNER_CONFIG_HASH_ANNOTATION
+      ];
+    expect(hash(node({ host: 'elsewhere' }))).toBe(hash(node()));
+    expect(hash(node({ privateKeySecretRef: { name: 'other' } }))).not.toBe(hash(node()));
+    expect(hash(node({ privateKeySecretRef: { name: 'hpc-key', key: 'id' } }))).not.toBe(
+      hash(node()),
+    );
+    expect(JSON.stringify(d)).not.toMatch(/\d{4}-\d{2}-\d{2}T/);
+  });
+
+  it('is controlled by the JumpNode', () => {
+    for (const o of [
+      d,
+      buildRunnerServiceAccount(node()),
+      buildRunnerRole(node()),
+      buildRunnerRoleBinding(node()),
+    ])
+      expect(o.metadata?.ownerReferences).toEqual([
+        {
+          apiVersion: API_VERSION,
+          kind: 'JumpNode',
+          name: 'hpc',
+          uid: 'jn-uid',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ]);
+  });
+});
+
+describe('runner RBAC', () => {
+  it('grants least privilege, restricted by name to its JumpNode and its key Secret', () => {
+    expect(buildRunnerRole(node()).rules).toEqual([
+      { apiGroups: [GROUP], resources: ['forwardedservers'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [GROUP], resources: ['forwardedservers/status'], verbs: ['get', 'patch'] },
+      {
+        apiGroups: [GROUP],
+        resources: ['jumpnodes'],
+        resourceNames: ['hpc'],
+        verbs: ['get', 'list', 'watch'],
+      },
+      {
+        apiGroups: [GROUP],
+        resources: ['jumpnodes/status'],
+        resourceNames: ['hpc'],
+        verbs: ['get', 'patch'],
+      },
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['hpc-key'],
+        verbs: ['get', 'list', 'watch'],
+      },
+      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    ]);
+  });
+
+  it('binds the Role to the runner ServiceAccount', () => {
+    const rb = buildRunnerRoleBinding(node());
+    expect(rb.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'hpc-tunnel-runner',
+    });
+    expect(rb.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'hpc-tunnel-runner', namespace: 'hub' },
+    ]);
+  });
+});
