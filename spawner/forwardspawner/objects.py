@@ -85,7 +85,10 @@ def parse_address(address: str) -> Target:
     if not 1 <= port <= 65535:
         raise ValueError(f"address {address!r} has port {port} outside 1-65535")
     if match["host"].startswith("["):
-        ipaddress.IPv6Address(host)
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as e:
+            raise ValueError(f"address {address!r} has an invalid IPv6 host: {e}") from e
     return Target(host, port)
 
 

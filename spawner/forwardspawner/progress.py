@@ -16,7 +16,6 @@ PHASE_PROGRESS = {
     "WaitingForTarget": 20,
     "Connecting": 60,
     "Ready": 90,
-    "Cancelling": 95,
 }
 # Conditions whose trouble is shown next to the phase message, in the order they matter.
 DETAIL_CONDITIONS = ("ServiceReady", "TunnelReady", "TargetReachable")
@@ -58,7 +57,7 @@ def phase_key(view: dict[str, Any]) -> tuple[str, str]:
 
 
 def phase_event(view: dict[str, Any], jump_node: str, last_progress: int) -> Optional[dict[str, Any]]:
-    """The message for the view's phase (None for terminal phases and unknown ones).
+    """The message for the view's phase; None for terminal phases (see failure_event) and unknown ones.
 
     Progress never goes backwards: remote systems post their own percentages.
     """
@@ -70,7 +69,6 @@ def phase_event(view: dict[str, Any], jump_node: str, last_progress: int) -> Opt
         "WaitingForTarget": "Waiting for the remote system to report its address",
         "Connecting": f"Connecting through jump node {jump_node}" if jump_node else "Connecting to the server",
         "Ready": "Tunnel ready" if jump_node else "Service ready",
-        "Cancelling": "Cancelling the start",
     }
     message = messages[phase]
     trouble = _trouble(view) if phase != "Ready" else None

@@ -33,6 +33,8 @@ from .objects import (
 from .progress import start_failed_event
 from .watch import ServerWatch, StartAborted
 
+PROGRESS_FLUSH_SECONDS = 0.3
+
 
 class ForwardSpawner(Spawner, ForwardSpawnerConfig):
     # Per-instance state: traitlets give every spawner its own dict and list (no W-1).
@@ -48,6 +50,7 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
     _stopping = False
     _teardown_task: Optional[asyncio.Future] = None
     _exit_status: Optional[int] = None
+    _foreign = False  # the ForwardedServer now belongs to another start attempt: not ours to delete
     _client: Optional[FacadeClient] = None
     _events_tick: Optional[asyncio.Future] = None
 
@@ -69,6 +72,9 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
     def add_event(self, event: dict[str, Any]) -> None:
         """Shows `event` ({"progress", "message", "html_message", "failed"}) on the spawn page."""
         self.events.append(event)
+        self._wake_progress()
+
+    def _wake_progress(self) -> None:
         tick, self._events_tick = self._events_tick, None
         if tick is not None and not tick.done():
             tick.set_result(None)
@@ -84,10 +90,15 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
         self._teardown_task = None
         try:
             url = await self._start_attempt()
-        except asyncio.CancelledError:
-            self.add_event({"progress": 100, "failed": True, "message": "Start cancelled"})
+        except BaseException as e:
+            if isinstance(e, asyncio.CancelledError):
+                self.add_event({"progress": 100, "failed": True, "message": "Start cancelled"})
+            await self._flush_progress()
             raise
         self._start_returned = True
+        if self._watch is not None:
+            self._watch.settle()
+        self._wake_progress()
         self.log.info("Started %s at %s (%s)", self._log_name, url, self.chosen_scenario)
         return url
 
@@ -219,6 +230,7 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
             return None
         if view:
             self.forwarded_server = view.get("name") or self.forwarded_server
+            self._foreign = bool(self.start_id) and view.get("startId") not in (None, "", self.start_id)
         return poll_verdict(view, self.start_id)
 
     async def stop(self, now: bool = False) -> None:
@@ -240,7 +252,9 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
         if self._watch is not None:
             self._watch.abort(StartAborted("Start cancelled: the server was stopped"))
         client, user, name = self._facade(), self.user.name, self.name
-        if self.start_id and not self._start_returned:
+        if self._foreign:
+            self.log.warning("ForwardedServer of %s belongs to another start now, leaving it", self._log_name)
+        if self.start_id and not self._start_returned and not self._foreign:
             try:
                 await client.cancel(user, name)
             except FacadeError as e:
@@ -249,6 +263,8 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
             await self._stop(now=now)
         except Exception:
             self.log.exception("Failed to stop %s on the remote system", self._log_name)
+        if self._foreign:
+            return
         try:
             deleted = await client.delete_server(user, name)
             self.log.info("%s ForwardedServer of %s", "Deleted" if deleted else "Found no", self._log_name)
@@ -313,7 +329,7 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
         self.port_forward_info = {}
         self.events = []
         self._start_task = self._teardown_task = self._exit_status = None
-        self._start_returned = self._stopping = False
+        self._start_returned = self._stopping = self._foreign = False
 
     # ------------------------------------------------------------------ helpers
     def _facade(self) -> FacadeClient:
@@ -339,6 +355,15 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
             if inspect.isawaitable(value):
                 value = await value
         return value
+
+    @staticmethod
+    async def _flush_progress() -> None:
+        # JupyterHub stops reading progress() the moment the spawn ends; a short pause lets the
+        # spawn page receive the failure event first (the reference paused 2 s for this, E4).
+        try:
+            await asyncio.sleep(PROGRESS_FLUSH_SECONDS)
+        except asyncio.CancelledError:
+            pass
 
     @staticmethod
     def _now() -> str:

@@ -60,10 +60,11 @@ class ServerWatch:
         self._failed_emitted = False
         self._tick: asyncio.Future = asyncio.get_running_loop().create_future()
         self._task: Optional[asyncio.Task] = None
+        self._settled = False
 
     @property
     def done(self) -> bool:
-        return self.outcome is not None or (self._task is not None and self._task.done())
+        return self.outcome is not None or self._settled or (self._task is not None and self._task.done())
 
     def start(self) -> None:
         if self._task is None:
@@ -96,11 +97,17 @@ class ServerWatch:
         self._notify()
 
     def abort(self, error: BaseException) -> None:
-        """Ends the watch: waiters raise `error`."""
+        """Ends the watch: waiters raise `error`. A request in flight is left to finish (at most
+        one long-poll) and its answer ignored; cancelling it would leave tornado to log the
+        connection's fate as an error."""
         if self.outcome is None:
             self._end(error)
-        if self._task is not None and not self._task.done() and self._task is not asyncio.current_task():
-            self._task.cancel()
+
+    def settle(self) -> None:
+        """Ends the watch now if `keep_going` says so (the owner's state changed: start returned)."""
+        if self.view is not None and not self.keep_going(self.view):
+            self._settled = True
+            self._notify()
 
     async def wait_for_url(self, wait_for_ready: bool) -> str:
         """The URL once the facade reports it; raises the outcome of a failed or cancelled start."""
@@ -139,7 +146,7 @@ class ServerWatch:
         loop = asyncio.get_running_loop()
         backoff = 1.0
         failing = False
-        while self.outcome is None and (self.view is None or self.keep_going(self.view)):
+        while not self.done and (self.view is None or self.keep_going(self.view)):
             began = loop.time()
             before = (self.seen_total, self._key)
             try:
@@ -150,13 +157,15 @@ class ServerWatch:
                 if not failing:
                     self.log.warning("Failed to follow ForwardedServer %s, retrying: %s", self.name, e)
                 failing = True
-                await asyncio.sleep(random.uniform(backoff / 2, backoff))
+                await self.changed(random.uniform(backoff / 2, backoff))
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
+            if self.done:
+                return
             if failing:
                 self.log.info("Following ForwardedServer %s again", self.name)
             failing, backoff = False, 1.0
             self.update(view)
             # A facade that answers long-polls at once must not make this loop spin.
             if (self.seen_total, self._key) == before and loop.time() - began < MIN_POLL_INTERVAL:
-                await asyncio.sleep(MIN_POLL_INTERVAL)
+                await self.changed(MIN_POLL_INTERVAL)

@@ -98,3 +98,10 @@ async def collect(agen, until: Callable[[dict], bool] = lambda e: False, timeout
 
 def messages(events: list[dict]) -> list[str]:
     return [e.get("message") or e.get("html_message", "") for e in events]
+
+
+async def spawn(spawner: Any) -> str:
+    """start() as JupyterHub runs it: the spawn stays pending until the server answers, and
+    the spawner follows the ForwardedServer until it is Ready."""
+    spawner._spawn_pending = True
+    return await spawner.start()

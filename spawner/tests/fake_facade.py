@@ -225,7 +225,13 @@ class ServerHandler(Base):
         if after is not None:
             loop = asyncio.get_running_loop()
             deadline, phase = loop.time() + min(wait, 60), rec.status["phase"]
-            while rec.total <= int(after) and rec.status["phase"] == phase and loop.time() < deadline:
+            key = (user, server or "")
+            while (
+                self.fake.records.get(key) is rec
+                and rec.total <= int(after)
+                and rec.status["phase"] == phase
+                and loop.time() < deadline
+            ):
                 await self.fake.wait_change(deadline - loop.time())
             rec = self.find(user, server)
         self.finish(rec.view())

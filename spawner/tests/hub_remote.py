@@ -1,0 +1,61 @@
+"""The "remote system" a real JupyterHub drives in test_hub.py: a ForwardSpawner subclass.
+
+It does what a batch system or an Outpost does, steered by the user options of the start
+request: it posts progress events to JUPYTERHUB_EVENTS_URL with the server's own token, and
+either returns the notebook's address at once (forward), or calls JUPYTERHUB_SETUPTUNNEL_URL
+later (delayed), or reports a failure later (fail), or never finishes (never). The notebook
+itself is a stub the test runs; `_stop` tells that stub, so the test sees remote stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from traitlets import Unicode
+
+from forwardspawner import ForwardSpawner
+
+
+class ScriptedRemote(ForwardSpawner):
+    remote_control_url = Unicode("", config=True, help="Base URL of the test's notebook stub.")
+
+    async def _post(self, url: str, body: dict[str, Any]) -> int:
+        request = HTTPRequest(
+            url,
+            method="POST",
+            body=json.dumps(body),
+            headers={"Authorization": f"token {self.api_token}", "Content-Type": "application/json"},
+        )
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        self.log.info("Remote posted to %s: %s", url, response.code)
+        return response.code
+
+    async def _later(self, delay: float, url: str, body: dict[str, Any]) -> None:
+        await asyncio.sleep(delay)
+        await self._post(url, body)
+
+    async def _start(self) -> str:
+        options = self.user_options or {}
+        env = self.get_env()
+        for event in options.get("events", []):
+            await self._post(env["JUPYTERHUB_EVENTS_URL"], event)
+        await asyncio.sleep(float(options.get("start_seconds", 0.5)))
+        mode = options.get("mode", "forward")
+        address = options.get("address", "")
+        delay = float(options.get("after", 1.0))
+        if mode == "forward":
+            return address
+        if mode == "delayed":
+            body = {"service": address}
+            asyncio.ensure_future(self._later(delay, env["JUPYTERHUB_SETUPTUNNEL_URL"], body))
+        elif mode == "fail":
+            failed = {"failed": True, "progress": 100, "message": options.get("reason", "Job failed")}
+            asyncio.ensure_future(self._later(delay, env["JUPYTERHUB_EVENTS_URL"], failed))
+        return ""
+
+    async def _stop(self, now: bool = False) -> None:
+        name = self.name or "default"
+        await self._post(f"{self.remote_control_url}/_remote/stopped/{self.user.name}/{name}", {})
