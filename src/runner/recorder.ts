@@ -1,6 +1,7 @@
 // Kubernetes Events (events.k8s.io/v1) for the runner's notable transitions: connected,
 // disconnected, host key or authentication refused. The same reason and note for the same object
 // is sent at most once per DEDUPE_MS, and a failure to record never affects forwarding.
+import { randomBytes } from 'node:crypto';
 import type { EventsV1Api } from '@kubernetes/client-node';
 import type { Clock } from '../clock.js';
 import { errorMessage, type Logger } from '../log.js';
@@ -20,6 +21,10 @@ export interface EventRecorder {
 
 const DEDUPE_MS = 10 * 60 * 1000;
 
+const eventSuffix = (ms: number) => ms.toString(16) + randomBytes(4).toString('hex');
+
+const microTime = (ms: number) => new Date(ms).toISOString().replace(/Z$/, '000Z');
+
 export function eventRecorder(
   api: EventsV1Api,
   opts: { pod: string; clock: Clock; log: Logger },
@@ -36,8 +41,10 @@ export function eventRecorder(
       const body = {
         apiVersion: 'events.k8s.io/v1',
         kind: 'Event',
-        metadata: { generateName: `${regarding.name}.`, namespace: regarding.namespace },
-        eventTime: new Date(now),
+        // Named like client-go's recorder: <object>.<hex time>, unique per event.
+        metadata: { name: `${regarding.name}.${eventSuffix(now)}`, namespace: regarding.namespace },
+        // MicroTime wants six fractional digits; client-node passes strings through unchanged.
+        eventTime: microTime(now) as unknown as Date,
         reportingController: `${APP_NAME}/runner`,
         reportingInstance: opts.pod,
         action: reason === 'Connected' ? 'Connect' : 'Disconnect',

@@ -4,7 +4,15 @@
 // killed (listener and every session process, like a crash) and started again with the same keys
 // and port, and stop() removes everything, also after a failed test.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +45,10 @@ export interface Sshd {
   /** Path and OpenSSH text of the client's private key (authorized for `user`). */
   clientKeyPath: string;
   clientPrivateKey: string;
+  /** "ssh-ed25519 AAAA..." of the client key. */
+  clientPublicKey: string;
+  /** Adds a public key line to authorized_keys. */
+  authorize(publicKey: string): void;
   start(): Promise<void>;
   /** SIGKILL to the listener and all its session processes (the jump node "dies"). */
   kill(): Promise<void>;
@@ -179,6 +191,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     hostPublicKey,
     clientKeyPath: join(dir, 'client_ed25519'),
     clientPrivateKey: readFileSync(join(dir, 'client_ed25519'), 'utf8'),
+    clientPublicKey: readFileSync(join(dir, 'client_ed25519.pub'), 'utf8').trim(),
+    authorize: (publicKey) => appendFileSync(join(dir, 'authorized_keys'), `${publicKey.trim()}\n`),
     start,
     kill,
     stop: async () => {

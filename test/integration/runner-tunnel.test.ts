@@ -19,6 +19,7 @@ import {
   startRunnerProcess,
   tempDir,
   testNamespace,
+  fingerprintOf,
   waitFor,
   type RunnerProcess,
   type TestNamespace,
@@ -39,6 +40,7 @@ describe('runner: traffic through the jump node', () => {
     topo = await createRemoteTopology();
     sshd = await startSshd({ netns: topo.jumpNs });
     target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
+    await createKeySecret(t, 'jump-key', sshd.clientPrivateKey);
   });
 
   afterAll(async () => {
@@ -56,7 +58,6 @@ describe('runner: traffic through the jump node', () => {
     expect(await canConnect(topo.computeAddr, 8888, 1000)).toBe(false);
     await expect(httpGet(topo.computeAddr, 8888, '/', 1000)).rejects.toThrow();
 
-    await createKeySecret(t, 'jump-key', sshd.clientPrivateKey);
     await createJumpNode(t, 'jump', {
       host: topo.jumpAddr,
       port: sshd.port,
@@ -103,5 +104,86 @@ describe('runner: traffic through the jump node', () => {
       await runner.metric('jfo_runner_connections_total', { result: 'ok' }),
     ).toBeGreaterThanOrEqual(2);
     expect(await sshd.established()).toBe(1);
+    expect(sshd.log()).toMatch(/Accepted publickey for root/);
+  });
+
+  it('reports a target that is down, and when it is back', async () => {
+    await target.stop();
+    const down = await waitFor('TargetReachable=False', async () => {
+      const o = await t.admin.forwardedServers.get(t.name, 'alice');
+      return condition(o, 'TargetReachable')?.status === 'False' ? o : undefined;
+    });
+    const c = condition(down, 'TargetReachable')!;
+    expect(c.reason).toBe('Unreachable');
+    expect(c.message).toContain(`${topo.computeAddr}:8888`);
+    expect(c.message).toMatch(/refused/i);
+    // The tunnel itself is fine; only the target is gone.
+    expect(condition(down, 'TunnelReady')?.status).toBe('True');
+    expect(await runner!.metric('jfo_runner_probe_failures_total')).toBeGreaterThan(0);
+
+    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
+    await waitFor('TargetReachable=True again', async () => {
+      const o = await t.admin.forwardedServers.get(t.name, 'alice');
+      return condition(o, 'TargetReachable')?.status === 'True';
+    });
+  });
+
+  it('forwards nothing when the jump node presents another host key, and says why', async () => {
+    const other = await startSshd({ netns: topo.jumpNs, port: 2200 });
+    try {
+      await createJumpNode(t, 'impostor', {
+        host: topo.jumpAddr,
+        port: other.port,
+        username: other.user,
+        privateKeySecretRef: { name: 'jump-key' },
+        // The key of the real jump node, not of this server.
+        hostKeys: [sshd.hostPublicKey],
+      });
+      // The key is authorised on the impostor too: only the host key check can stop it.
+      other.authorize(sshd.clientPublicKey);
+      const port = await freePort();
+      await createServer(
+        t,
+        'bob',
+        { jumpNodeRef: { name: 'impostor' }, target: { host: topo.computeAddr, port: 8888 } },
+        port,
+      );
+      const kubeconfig = await runnerKubeconfig(t, 'impostor', 'jump-key', tmp.path);
+      const r2 = await startRunnerProcess({ namespace: t.name, jumpNode: 'impostor', kubeconfig });
+      try {
+        const jn = await waitFor('Connected=False', async () => {
+          const o = await t.admin.jumpNodes.get(t.name, 'impostor');
+          return condition(o, 'Connected')?.reason === 'HostKeyMismatch' ? o : undefined;
+        });
+        const c = condition(jn, 'Connected')!;
+        expect(c.status).toBe('False');
+        expect(c.message).toContain('Host key verification failed');
+        expect(c.message).toContain(fingerprintOf(other.hostPublicKey));
+        const fs = await waitFor('TunnelReady=False', async () => {
+          const o = await t.admin.forwardedServers.get(t.name, 'bob');
+          return condition(o, 'TunnelReady')?.reason === 'HostKeyMismatch' ? o : undefined;
+        });
+        expect(condition(fs, 'TunnelReady')?.status).toBe('False');
+        // Nothing is forwarded: the listener resets connections, the target never sees one.
+        await expect(httpGet('127.0.0.1', port, '/')).rejects.toThrow();
+        expect(other.log()).not.toMatch(/Accepted publickey/);
+        expect((await r2.get('/readyz')).status).toBe(503);
+        await waitFor(
+          'a HostKeyMismatch Event on the JumpNode',
+          async () => {
+            const events = await t.admin.events.listNamespacedEvent({ namespace: t.name });
+            return events.items.some(
+              (e) => e.reason === 'HostKeyMismatch' && e.regarding?.name === 'impostor',
+            );
+          },
+          5000,
+          500,
+        );
+      } finally {
+        await r2.stop('SIGKILL');
+      }
+    } finally {
+      await other.stop();
+    }
   });
 });
