@@ -7,10 +7,14 @@ the reference's `ssh_during_startup`, W-18).
 
 from __future__ import annotations
 
+import inspect
 import os
+from typing import Any, Optional
 
 from traitlets import Bool, Callable, CaselessStrEnum, Dict, Float, Integer, Unicode, Union, default
 from traitlets.config import LoggingConfigurable
+
+from .client import FacadeClient
 
 
 class ForwardSpawnerConfig(LoggingConfigurable):
@@ -146,3 +150,26 @@ class ForwardSpawnerConfig(LoggingConfigurable):
         reachable); then `start_timeout` must cover the remote start.
         """,
     )
+
+    _client: Optional[FacadeClient] = None
+
+    def _facade(self) -> FacadeClient:
+        """This spawner's facade client, made on first use (on the hub's event loop)."""
+        if self._client is None:
+            self._client = FacadeClient(
+                self.facade_url,
+                self.facade_token,
+                request_timeout=self.facade_request_timeout,
+                retry_timeout=self.facade_retry_timeout,
+                validate_cert=self.facade_validate_cert,
+                ca_certs=self.facade_ca_certs,
+            )
+        return self._client
+
+    async def _resolve(self, value: Any, *args: Any) -> Any:
+        """A setting's value: callables get (spawner, *args) and are awaited if they return an awaitable."""
+        if callable(value):
+            value = value(self, *args)
+            if inspect.isawaitable(value):
+                value = await value
+        return value

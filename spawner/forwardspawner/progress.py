@@ -67,7 +67,9 @@ def phase_event(view: dict[str, Any], jump_node: str, last_progress: int) -> Opt
     messages = {
         "Pending": "Waiting for the forward operator",
         "WaitingForTarget": "Waiting for the remote system to report its address",
-        "Connecting": f"Connecting through jump node {jump_node}" if jump_node else "Connecting to the server",
+        "Connecting": f"Connecting through jump node {jump_node}"
+        if jump_node
+        else "Connecting to the server",
         "Ready": "Tunnel ready" if jump_node else "Service ready",
     }
     message = messages[phase]
@@ -117,11 +119,12 @@ def terminal_event(view: dict[str, Any]) -> dict[str, Any]:
 def start_failed_event(summary: str, details: str, now: str) -> dict[str, Any]:
     """The reference's start-failure event (E5): a timestamped <details> block, escaped."""
     body = html.escape(details).replace("\n", "<br>")
+    summary_html = f"{html.escape(now)}: {html.escape(summary)}"
     return {
         "progress": 100,
         "failed": True,
         "message": summary,
-        "html_message": f"<details><summary>{html.escape(now)}: {html.escape(summary)}</summary>{body}</details>",
+        "html_message": f"<details><summary>{summary_html}</summary>{body}</details>",
     }
 
 

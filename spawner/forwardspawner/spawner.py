@@ -15,44 +15,38 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import inspect
 import uuid
-from datetime import datetime
 from typing import Any, Optional
 
 from jupyterhub.spawner import Spawner
 from jupyterhub.utils import random_port
 from traitlets import Dict, List, Unicode, default
 
-from .client import FacadeClient, FacadeError
+from .client import FacadeError
 from .config import ForwardSpawnerConfig
+from .events import ProgressMixin
 from .objects import (
-    DELAYED, DIRECT, callback_env, choose_scenario, hub_url, make_server_request, make_state,
-    parse_address, poll_verdict,
+    DELAYED,
+    DIRECT,
+    callback_env,
+    choose_scenario,
+    hub_url,
+    make_server_request,
+    make_state,
+    parse_address,
 )
 from .progress import start_failed_event
+from .stopping import StopMixin
 from .watch import ServerWatch, StartAborted
 
-PROGRESS_FLUSH_SECONDS = 0.3
 
-
-class ForwardSpawner(Spawner, ForwardSpawnerConfig):
+class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
     # Per-instance state: traitlets give every spawner its own dict and list (no W-1).
     start_id = Unicode("", help="uuid4 hex of the current start attempt; fresh after every stop.")
     port_forward_info = Dict(help="Address ('service') and jump node ('ssh_node') of this start.")
     events = List(help="Progress events of the current start attempt, in the order shown.")
     forwarded_server = Unicode("", help="Name of the ForwardedServer (and its Service).")
     chosen_scenario = Unicode("", help="direct, forward or delayed, once _start() returned.")
-
-    _watch: Optional[ServerWatch] = None
-    _start_task: Optional[asyncio.Task] = None
-    _start_returned = False
-    _stopping = False
-    _teardown_task: Optional[asyncio.Future] = None
-    _exit_status: Optional[int] = None
-    _foreign = False  # the ForwardedServer now belongs to another start attempt: not ours to delete
-    _client: Optional[FacadeClient] = None
-    _events_tick: Optional[asyncio.Future] = None
 
     @default("ip")
     def _default_ip(self) -> str:
@@ -69,16 +63,6 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
     async def _stop(self, now: bool = False) -> None:
         return None
 
-    def add_event(self, event: dict[str, Any]) -> None:
-        """Shows `event` ({"progress", "message", "html_message", "failed"}) on the spawn page."""
-        self.events.append(event)
-        self._wake_progress()
-
-    def _wake_progress(self) -> None:
-        tick, self._events_tick = self._events_tick, None
-        if tick is not None and not tick.done():
-            tick.set_result(None)
-
     # ------------------------------------------------------------------ start
     async def start(self) -> str:
         if not self.facade_url:
@@ -86,8 +70,8 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
         self.start_id = self.start_id or uuid.uuid4().hex
         self.port = self.port or random_port()
         self._start_task = asyncio.current_task()
-        self._start_returned, self._stopping, self._exit_status = False, False, None
-        self._teardown_task = None
+        self._start_returned = self._stopping = self._foreign = False
+        self._teardown_task = self._exit_status = None
         try:
             url = await self._start_attempt()
         except BaseException as e:
@@ -103,24 +87,27 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
         return url
 
     async def _start_attempt(self) -> str:
+        settings = await self._request_settings()
         jump = await self._jump_node()
-        static_direct = self.scenario == DIRECT
-        first = await self._request(DIRECT if static_direct else None, None, jump)
-        watch = self._watch = self._new_watch(jump)
+        first = self._request(settings, None if self._scenario_setting() != DIRECT else DIRECT, None, jump)
+        watch = self._watch = self._new_watch(jump if self._scenario_setting() != DIRECT else "")
         watch.update(await self._put(first))
         watch.start()
         address = await self._remote_start()
         jump = await self._jump_node()
         try:
-            scenario = choose_scenario(str(await self._resolve(self.scenario, address)).lower(), address, jump)
-            target = parse_address(address) if scenario != DELAYED else None
+            scenario = choose_scenario(
+                str(await self._resolve(self.scenario, address)).lower(), address, jump
+            )
+            final = self._request(
+                settings, scenario, parse_address(address) if scenario != DELAYED else None, jump
+            )
         except ValueError as e:
-            raise self._failure(f"Cannot reach the server: {e}", "")
+            raise self._failure(f"Cannot reach the server: {e}", "") from e
         self.chosen_scenario = scenario
         self.port_forward_info.update({"service": address} if address else {})
         self.port_forward_info.update({"ssh_node": jump} if jump and scenario != DIRECT else {})
         watch.jump_node = jump if scenario != DIRECT else ""
-        final = await self._request(scenario, target, jump)
         # A delayed start must not overwrite a target that setuptunnel set meanwhile.
         untouched = (watch.view or {}).get("phase") in (None, "Pending", "WaitingForTarget")
         if final != first and (scenario != DELAYED or untouched):
@@ -137,23 +124,39 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
             raise
         return (address or "").strip()
 
-    async def _request(self, scenario: Optional[str], target: Any, jump: str) -> dict[str, Any]:
+    def _scenario_setting(self) -> str:
+        return "" if callable(self.scenario) else str(self.scenario).lower()
+
+    async def _request_settings(self) -> dict[str, Any]:
+        """The settings every request of this attempt carries, resolved once."""
+        settings = {
+            "service_port": self.service_port,
+            "labels": await self._resolve(self.extra_labels),
+            "remote_forward": await self._resolve(self.remote_forward),
+        }
+        try:
+            self._request(settings, None, None, "")
+        except ValueError as e:
+            raise self._failure("Invalid spawner configuration", str(e)) from e
+        return settings
+
+    def _request(
+        self, settings: dict[str, Any], scenario: Optional[str], target: Any, jump: str
+    ) -> dict[str, Any]:
         return make_server_request(
             user_id=self.user.id,
             start_id=self.start_id,
             scenario=scenario,
             target=target,
             jump_node=jump,
-            service_port=self.service_port,
-            labels=await self._resolve(self.extra_labels),
-            remote_forward=await self._resolve(self.remote_forward),
+            **settings,
         )
 
     async def _put(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             view = await self._facade().put_server(self.user.name, self.name, body)
         except FacadeError as e:
-            raise self._failure("Could not register the server with the forward operator", str(e))
+            raise self._failure("Could not register the server with the forward operator", str(e)) from e
         self.forwarded_server = view.get("name") or self.forwarded_server
         return view
 
@@ -172,10 +175,11 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
         return ServerWatch(
             fetch=fetch,
             emit=self.add_event,
-            jump_node=jump if self.scenario != DIRECT else "",
+            jump_node=jump,
             wait_seconds=min(max(self.facade_long_poll_seconds, 1.0), 60.0),
-            keep_going=lambda view: not self._start_returned
-            or (self._spawn_pending and view.get("phase") != "Ready"),
+            keep_going=lambda view: (
+                not self._start_returned or (self._spawn_pending and view.get("phase") != "Ready")
+            ),
             on_end=self._attempt_ended,
             log=self.log,
             name=f"{user}/{name}",
@@ -201,99 +205,9 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
         except Exception:
             self.log.exception("Failed to stop %s after its start was cancelled", self._log_name)
 
-    # ------------------------------------------------------------------ poll and stop
-    async def poll(self) -> Optional[int]:
-        if self._exit_status is not None:
-            return self._exit_status
-        if not (self.start_id or self.forwarded_server):
-            return 0
-        try:
-            status = await self._poll()
-        except Exception:
-            self.log.exception("Failed to poll %s on the remote system, assuming it runs", self._log_name)
-            status = None
-        verdict = await self._server_verdict()
-        status = verdict if status is None else status
-        if status is None:
-            return None
-        self.log.info("Server %s is not running (status %s), cleaning up", self._log_name, status)
-        await self._teardown(now=True)
-        self._exit_status = status
-        return status
-
-    async def _server_verdict(self) -> Optional[int]:
-        try:
-            view = await self._facade().get_server(self.user.name, self.name)
-        except FacadeError as e:
-            # Unknown is not stopped: a hub restart must not end servers the facade cannot vouch for.
-            self.log.warning("Could not read ForwardedServer of %s, assuming it runs: %s", self._log_name, e)
-            return None
-        if view:
-            self.forwarded_server = view.get("name") or self.forwarded_server
-            self._foreign = bool(self.start_id) and view.get("startId") not in (None, "", self.start_id)
-        return poll_verdict(view, self.start_id)
-
-    async def stop(self, now: bool = False) -> None:
-        self._stopping = True
-        task = self._start_task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
-        await self._teardown(now)
-        if self._exit_status is None:
-            self._exit_status = 0
-
-    async def _teardown(self, now: bool) -> None:
-        """Cancel (if the start never completed), `_stop()`, delete: once per start attempt."""
-        if self._teardown_task is None:
-            self._teardown_task = asyncio.ensure_future(self._do_teardown(now))
-        await asyncio.shield(self._teardown_task)
-
-    async def _do_teardown(self, now: bool) -> None:
-        if self._watch is not None:
-            self._watch.abort(StartAborted("Start cancelled: the server was stopped"))
-        client, user, name = self._facade(), self.user.name, self.name
-        if self._foreign:
-            self.log.warning("ForwardedServer of %s belongs to another start now, leaving it", self._log_name)
-        if self.start_id and not self._start_returned and not self._foreign:
-            try:
-                await client.cancel(user, name)
-            except FacadeError as e:
-                self.log.warning("Failed to cancel the start of %s: %s", self._log_name, e)
-        try:
-            await self._stop(now=now)
-        except Exception:
-            self.log.exception("Failed to stop %s on the remote system", self._log_name)
-        if self._foreign:
-            return
-        try:
-            deleted = await client.delete_server(user, name)
-            self.log.info("%s ForwardedServer of %s", "Deleted" if deleted else "Found no", self._log_name)
-        except FacadeError as e:
-            self.log.error(
-                "Failed to delete ForwardedServer of %s; the next start of this server replaces it: %s",
-                self._log_name,
-                e,
-            )
-
     # ------------------------------------------------------------------ progress, env, state
-    async def progress(self):
-        index, seen = 0, None
-        while True:
-            events = self.events
-            if events is not seen:
-                seen, index = events, 0
-            while index < len(events):
-                event = events[index]
-                index += 1
-                yield event
-                if event.get("failed"):
-                    return
-            if self._start_returned and (self._watch is None or self._watch.done):
-                return
-            if self._events_tick is None:
-                self._events_tick = asyncio.get_running_loop().create_future()
-            # Also wakes for events a subclass appended to self.events directly.
-            await asyncio.wait([asyncio.shield(self._events_tick)], timeout=1.0)
+    def _progress_over(self) -> bool:
+        return self._start_returned and (self._watch is None or self._watch.done)
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
@@ -316,6 +230,8 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.start_id = state.get("start_id", "")
+        # JupyterHub stores state only once start() has returned (and clears it after a stop).
+        self._start_returned = bool(self.start_id)
         self.forwarded_server = state.get("forwarded_server", "")
         self.chosen_scenario = state.get("scenario", "")
         self.port_forward_info = copy.deepcopy(state.get("port_forward_info") or {})
@@ -332,42 +248,10 @@ class ForwardSpawner(Spawner, ForwardSpawnerConfig):
         self._start_returned = self._stopping = self._foreign = False
 
     # ------------------------------------------------------------------ helpers
-    def _facade(self) -> FacadeClient:
-        if self._client is None:
-            self._client = FacadeClient(
-                self.facade_url,
-                self.facade_token,
-                request_timeout=self.facade_request_timeout,
-                retry_timeout=self.facade_retry_timeout,
-                validate_cert=self.facade_validate_cert,
-                ca_certs=self.facade_ca_certs,
-            )
-        return self._client
-
     async def _jump_node(self) -> str:
         if callable(self.jump_node):
             return str(await self._resolve(self.jump_node, self.port_forward_info) or "")
         return str(self.port_forward_info.get("ssh_node") or self.jump_node or "")
-
-    async def _resolve(self, value: Any, *args: Any) -> Any:
-        if callable(value):
-            value = value(self, *args)
-            if inspect.isawaitable(value):
-                value = await value
-        return value
-
-    @staticmethod
-    async def _flush_progress() -> None:
-        # JupyterHub stops reading progress() the moment the spawn ends; a short pause lets the
-        # spawn page receive the failure event first (the reference paused 2 s for this, E4).
-        try:
-            await asyncio.sleep(PROGRESS_FLUSH_SECONDS)
-        except asyncio.CancelledError:
-            pass
-
-    @staticmethod
-    def _now() -> str:
-        return datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 class ForwardBaseSpawner(ForwardSpawner):

@@ -75,7 +75,13 @@ class ServerWatch:
         if self.outcome is not None:
             return
         if view is None:
-            self._emit({"progress": 100, "failed": True, "message": "Start cancelled: the ForwardedServer was deleted"})
+            self._emit(
+                {
+                    "progress": 100,
+                    "failed": True,
+                    "message": "Start cancelled: the ForwardedServer was deleted",
+                }
+            )
             self._end(StartAborted("Start cancelled: the ForwardedServer was deleted"))
             return
         self.view = view

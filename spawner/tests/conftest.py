@@ -21,7 +21,7 @@ from .fake_facade import FakeFacade
 class Remote(ForwardSpawner):
     """A scriptable remote system: tests set `script` (what _start does) and `poll_status`."""
 
-    script: Optional[Callable[["Remote"], Awaitable[str]]] = None
+    script: Optional[Callable[[Remote], Awaitable[str]]] = None
     poll_status: Optional[int] = None
 
     def __init__(self, **kwargs: Any):
@@ -75,7 +75,9 @@ def make_spawner(facade):
 async def post_json(url: str, body: dict[str, Any], token: str = "server-token") -> int:
     """POSTs like a remote job does (curl -H 'Authorization: token $JUPYTERHUB_API_TOKEN')."""
     request = HTTPRequest(
-        url, method="POST", body=json.dumps(body),
+        url,
+        method="POST",
+        body=json.dumps(body),
         headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
     )
     response = await AsyncHTTPClient().fetch(request, raise_error=False)

@@ -39,12 +39,20 @@ class Record:
         name = f"jupyter-{self.user}" + (f"--{self.server}" if self.server else "")
         phase = self.status["phase"]
         return {
-            "name": name, "namespace": "jhub", "user": self.user, "userId": self.spec["userId"],
-            "serverName": self.server, "startId": self.spec["startId"], "phase": phase,
-            "url": self.status["url"], "ready": phase == "Ready",
+            "name": name,
+            "namespace": "jhub",
+            "user": self.user,
+            "userId": self.spec["userId"],
+            "serverName": self.server,
+            "startId": self.spec["startId"],
+            "phase": phase,
+            "url": self.status["url"],
+            "ready": phase == "Ready",
             "active": phase not in ("Cancelled", "Failed"),
-            "conditions": self.status.get("conditions", []), "events": list(self.status["events"]),
-            "eventsDropped": self.status["eventsDropped"], "terminalEvent": self.status["terminalEvent"],
+            "conditions": self.status.get("conditions", []),
+            "events": list(self.status["events"]),
+            "eventsDropped": self.status["eventsDropped"],
+            "terminalEvent": self.status["terminalEvent"],
         }
 
 
@@ -87,7 +95,7 @@ class FakeFacade:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> "FakeFacade":
+    async def start(self) -> FakeFacade:
         app = web.Application(
             [
                 (rf"/api/forwardedservers/{SEG}(?:/{SEG})?/cancel", CancelHandler, {"fake": self}),
@@ -165,7 +173,10 @@ class FakeFacade:
     def _cancelled(self, rec: Record) -> None:
         rec.status["phase"] = "Cancelled"
         rec.status["terminalEvent"] = rec.status["terminalEvent"] or {
-            "progress": 100, "failed": True, "message": "Start cancelled by request"}
+            "progress": 100,
+            "failed": True,
+            "message": "Start cancelled by request",
+        }
         self.changed()
 
 

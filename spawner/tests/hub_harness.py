@@ -42,7 +42,7 @@ class NotebookStub:
         self.port = 0
         self._server: Optional[HTTPServer] = None
 
-    async def start(self) -> "NotebookStub":
+    async def start(self) -> NotebookStub:
         stub = self
 
         class Handler(web.RequestHandler):
@@ -116,12 +116,19 @@ c.Spawner.poll_interval = 2
 
     async def start(self, timeout: float = 30) -> None:
         env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        log = open(self.log_path, "ab")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py",
-            cwd=self.workdir, env=env, stdout=log, stderr=log, start_new_session=True,
-        )
-        log.close()
+        with self.log_path.open("ab") as log:  # noqa: ASYNC230 (a local file, opened once)
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "jupyterhub",
+                "-f",
+                "jupyterhub_config.py",
+                cwd=self.workdir,
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
@@ -149,9 +156,13 @@ c.Spawner.poll_interval = 2
             pass
         await proc.wait()
 
-    async def api(self, method: str, path: str, body: Any = None, raise_error: bool = True) -> tuple[int, Any]:
+    async def api(
+        self, method: str, path: str, body: Any = None, raise_error: bool = True
+    ) -> tuple[int, Any]:
         request = HTTPRequest(
-            self.url + path, method=method, headers={"Authorization": f"token {TESTER_TOKEN}"},
+            self.url + path,
+            method=method,
+            headers={"Authorization": f"token {TESTER_TOKEN}"},
             body=None if body is None and method in ("GET", "DELETE") else json.dumps(body or {}),
             request_timeout=30,
         )
@@ -177,12 +188,16 @@ c.Spawner.poll_interval = 2
             buffer += chunk
             while b"\n\n" in buffer:
                 block, buffer = buffer.split(b"\n\n", 1)
-                events.extend(json.loads(line[6:]) for line in block.splitlines() if line.startswith(b"data: "))
+                events.extend(
+                    json.loads(line[6:]) for line in block.splitlines() if line.startswith(b"data: ")
+                )
 
         path = f"/users/{user}/servers/{server}/progress" if server else f"/users/{user}/server/progress"
         request = HTTPRequest(
-            self.url + path, headers={"Authorization": f"token {TESTER_TOKEN}"},
-            streaming_callback=on_chunk, request_timeout=timeout,
+            self.url + path,
+            headers={"Authorization": f"token {TESTER_TOKEN}"},
+            streaming_callback=on_chunk,
+            request_timeout=timeout,
         )
         await AsyncHTTPClient().fetch(request)
         return events

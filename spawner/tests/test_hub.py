@@ -110,7 +110,11 @@ async def test_cancelling_a_pending_start_cancels_the_forwarded_server(world):
     end = next(e for e in shown if e.get("failed") or e.get("ready"))
     assert end == {"progress": 100, "failed": True, "message": "Start cancelled"}, shown
     await eventually(lambda: _gone(hub, "carol", "queued"), what="carol's server to stop")
-    calls = [(m, p) for m, p, _ in facade.requests if p.startswith("/api/forwardedservers/carol/queued") and m != "GET"]
+    calls = [
+        (m, p)
+        for m, p, _ in facade.requests
+        if p.startswith("/api/forwardedservers/carol/queued") and m != "GET"
+    ]
     assert calls[-2:] == [
         ("POST", "/api/forwardedservers/carol/queued/cancel"),
         ("DELETE", "/api/forwardedservers/carol/queued"),

@@ -7,11 +7,25 @@ import re
 import pytest
 
 from forwardspawner.objects import (
-    Target, callback_env, choose_scenario, hub_url, is_terminal, make_server_request, make_state,
-    parse_address, poll_verdict, server_path, start_outcome,
+    Target,
+    callback_env,
+    choose_scenario,
+    hub_url,
+    is_terminal,
+    make_server_request,
+    make_state,
+    parse_address,
+    poll_verdict,
+    server_path,
+    start_outcome,
 )
 from forwardspawner.progress import (
-    event_text, facade_events, failure_event, phase_event, start_failed_event, terminal_event,
+    event_text,
+    facade_events,
+    failure_event,
+    phase_event,
+    start_failed_event,
+    terminal_event,
 )
 
 SID = "0f4c2d7e9b0a4a5c8d6e1f2a3b4c5d6e"
@@ -115,21 +129,34 @@ def test_server_request_before_the_address_is_known():
 
 def test_server_request_forward_with_everything():
     body = make_server_request(
-        user_id=7, start_id=SID, scenario="forward", target=Target("10.0.0.5", 43127),
-        jump_node="hpc", service_port=8080, labels={"hub.jupyter.org/network-access-hub": "true", "n": 1},
+        user_id=7,
+        start_id=SID,
+        scenario="forward",
+        target=Target("10.0.0.5", 43127),
+        jump_node="hpc",
+        service_port=8080,
+        labels={"hub.jupyter.org/network-access-hub": "true", "n": 1},
         remote_forward={"bindPort": 8081, "target": {"host": "hub", "port": "8081"}, "bindAddress": ""},
     )
     assert body == {
-        "userId": 7, "startId": SID, "target": {"host": "10.0.0.5", "port": 43127}, "jumpNode": "hpc",
-        "servicePort": 8080, "labels": {"hub.jupyter.org/network-access-hub": "true", "n": "1"},
+        "userId": 7,
+        "startId": SID,
+        "target": {"host": "10.0.0.5", "port": 43127},
+        "jumpNode": "hpc",
+        "servicePort": 8080,
+        "labels": {"hub.jupyter.org/network-access-hub": "true", "n": "1"},
         "remoteForward": {"bindPort": 8081, "target": {"host": "hub", "port": 8081}},
     }
 
 
 def test_server_request_direct_drops_the_jump_node_and_delayed_drops_the_target():
-    direct = make_server_request(user_id=1, start_id=SID, scenario="direct", target=Target("h", 1), jump_node="hpc")
+    direct = make_server_request(
+        user_id=1, start_id=SID, scenario="direct", target=Target("h", 1), jump_node="hpc"
+    )
     assert direct == {"userId": 1, "startId": SID, "target": {"host": "h", "port": 1}}
-    delayed = make_server_request(user_id=1, start_id=SID, scenario="delayed", target=Target("h", 1), jump_node="hpc")
+    delayed = make_server_request(
+        user_id=1, start_id=SID, scenario="delayed", target=Target("h", 1), jump_node="hpc"
+    )
     assert delayed == {"userId": 1, "startId": SID, "jumpNode": "hpc"}
 
 
@@ -198,7 +225,12 @@ def test_start_outcome(view, ready_only, url):
 def test_state_keeps_what_a_restarted_hub_needs_and_copies_nested_dicts():
     pfi = {"service": "10.0.0.5:43127", "ssh_node": "hpc", "remote": {"x": 1}}
     state = make_state(start_id=SID, name="jupyter-alice", scenario="forward", port_forward_info=pfi)
-    assert state == {"start_id": SID, "forwarded_server": "jupyter-alice", "scenario": "forward", "port_forward_info": pfi}
+    assert state == {
+        "start_id": SID,
+        "forwarded_server": "jupyter-alice",
+        "scenario": "forward",
+        "port_forward_info": pfi,
+    }
     pfi["remote"]["x"] = 2
     assert state["port_forward_info"]["remote"] == {"x": 1}
     assert make_state(start_id="", name="", scenario="", port_forward_info={}) == {}
@@ -216,13 +248,30 @@ def test_facade_events_counts_dropped_events_as_positions():
     "view, jump, last, event",
     [
         ({"phase": "Pending"}, "", 0, {"progress": 10, "message": "Waiting for the forward operator"}),
-        ({"phase": "WaitingForTarget"}, "hpc", 0,
-         {"progress": 20, "message": "Waiting for the remote system to report its address"}),
+        (
+            {"phase": "WaitingForTarget"},
+            "hpc",
+            0,
+            {"progress": 20, "message": "Waiting for the remote system to report its address"},
+        ),
         ({"phase": "Connecting"}, "hpc", 0, {"progress": 60, "message": "Connecting through jump node hpc"}),
         ({"phase": "Connecting"}, "hpc", 75, {"progress": 75, "message": "Connecting through jump node hpc"}),
-        ({"phase": "Connecting", "conditions": [
-            {"type": "TunnelReady", "status": "False", "reason": "SSHError", "message": "connection refused"}]},
-         "hpc", 0, {"progress": 60, "message": "Connecting through jump node hpc: connection refused"}),
+        (
+            {
+                "phase": "Connecting",
+                "conditions": [
+                    {
+                        "type": "TunnelReady",
+                        "status": "False",
+                        "reason": "SSHError",
+                        "message": "connection refused",
+                    }
+                ],
+            },
+            "hpc",
+            0,
+            {"progress": 60, "message": "Connecting through jump node hpc: connection refused"},
+        ),
         ({"phase": "Ready"}, "hpc", 0, {"progress": 90, "message": "Tunnel ready"}),
         ({"phase": "Ready"}, "", 0, {"progress": 90, "message": "Service ready"}),
         ({"phase": "Cancelling"}, "", 0, None),
@@ -237,14 +286,32 @@ def test_phase_event(view, jump, last, event):
 def test_failure_event_prefers_the_terminal_event():
     terminal = {"progress": 100, "failed": True, "html_message": "<b>Job killed</b>", "ready": True}
     assert failure_event({"phase": "Cancelled", "terminalEvent": terminal}) == {
-        "progress": 100, "failed": True, "html_message": "<b>Job killed</b>"}
-    assert failure_event({"phase": "Cancelled"}) == {"progress": 100, "failed": True, "message": "Start cancelled"}
-    failed = {"phase": "Failed", "conditions": [{"type": "Ready", "status": "False", "message": "JumpNode hpc not found"}]}
-    assert failure_event(failed) == {"progress": 100, "failed": True, "message": "Start failed: JumpNode hpc not found"}
+        "progress": 100,
+        "failed": True,
+        "html_message": "<b>Job killed</b>",
+    }
+    assert failure_event({"phase": "Cancelled"}) == {
+        "progress": 100,
+        "failed": True,
+        "message": "Start cancelled",
+    }
+    failed = {
+        "phase": "Failed",
+        "conditions": [{"type": "Ready", "status": "False", "message": "JumpNode hpc not found"}],
+    }
+    assert failure_event(failed) == {
+        "progress": 100,
+        "failed": True,
+        "message": "Start failed: JumpNode hpc not found",
+    }
 
 
 def test_terminal_event_prefers_the_posted_failed_event():
-    posted = {"failed": True, "progress": 100, "html_message": "<details><summary>Out of quota</summary></details>"}
+    posted = {
+        "failed": True,
+        "progress": 100,
+        "html_message": "<details><summary>Out of quota</summary></details>",
+    }
     view = {"phase": "Cancelling", "events": [{"progress": 10}, posted]}
     assert terminal_event(view) == posted
     assert event_text(posted) == "Out of quota"

@@ -19,7 +19,9 @@ def returns(address: str):
     return script
 
 
-async def test_forward_start_creates_the_server_then_adds_the_target_and_returns_the_url(make_spawner, facade):
+async def test_forward_start_creates_the_server_then_adds_the_target_and_returns_the_url(
+    make_spawner, facade
+):
     spawner = make_spawner(jump_node="hpc-login", service_port=8080, extra_labels={"team": "a"})
     spawner.script = returns("http://10.0.0.5:43127")
     url = await spawn(spawner)
@@ -27,7 +29,13 @@ async def test_forward_start_creates_the_server_then_adds_the_target_and_returns
     assert url == "http://10.0.0.5:43127"
     assert re.fullmatch(r"[0-9a-f]{32}", spawner.start_id)
     puts = [body for method, _, body in facade.requests if method == "PUT"]
-    base = {"userId": 7, "startId": spawner.start_id, "jumpNode": "hpc-login", "servicePort": 8080, "labels": {"team": "a"}}
+    base = {
+        "userId": 7,
+        "startId": spawner.start_id,
+        "jumpNode": "hpc-login",
+        "servicePort": 8080,
+        "labels": {"team": "a"},
+    }
     assert puts == [base, {**base, "target": {"host": "10.0.0.5", "port": 43127}}]
     shown = messages(await collect(spawner.progress()))
     assert shown == [
@@ -43,7 +51,9 @@ async def test_direct_start_sends_no_jump_node(make_spawner, facade):
     assert await spawn(spawner) == "http://outpost-svc.remote:8888"
     puts = [body for method, _, body in facade.requests if method == "PUT"]
     assert [("jumpNode" in b, b.get("target")) for b in puts] == [
-        (False, None), (False, {"host": "outpost-svc.remote", "port": 8888})]
+        (False, None),
+        (False, {"host": "outpost-svc.remote", "port": 8888}),
+    ]
     assert "Service ready" in messages(await collect(spawner.progress()))
     assert spawner.get_state()["scenario"] == "direct"
 
@@ -96,7 +106,9 @@ async def test_progress_shows_what_the_remote_system_posts_while_it_starts(make_
     async def outpost(sp):
         env = sp.get_env()
         for progress, text in ((30, "Job submitted"), (50, "Job running on node17")):
-            assert await post_json(env["JUPYTERHUB_EVENTS_URL"], {"progress": progress, "message": text}) == 204
+            assert (
+                await post_json(env["JUPYTERHUB_EVENTS_URL"], {"progress": progress, "message": text}) == 204
+            )
         await asyncio.sleep(0.2)
         return "node17:40001"
 
@@ -120,7 +132,11 @@ async def test_a_failed_event_from_the_remote_side_ends_the_start_with_its_messa
     spawner = make_spawner(jump_node="hpc-login")
 
     async def doomed(sp):
-        failed = {"failed": True, "progress": 100, "html_message": "<details><summary>Quota exceeded</summary>project x</details>"}
+        failed = {
+            "failed": True,
+            "progress": 100,
+            "html_message": "<details><summary>Quota exceeded</summary>project x</details>",
+        }
         assert await post_json(sp.get_env()["JUPYTERHUB_EVENTS_URL"], failed) == 204
         return ""
 
@@ -159,7 +175,10 @@ async def test_stop_while_the_start_is_pending_cancels_it_and_cleans_up(make_spa
     await spawner.stop()
 
     calls = [(m, p) for m, p, _ in facade.requests if m in ("POST", "DELETE")]
-    assert calls == [("POST", "/api/forwardedservers/alice/gpu/cancel"), ("DELETE", "/api/forwardedservers/alice/gpu")]
+    assert calls == [
+        ("POST", "/api/forwardedservers/alice/gpu/cancel"),
+        ("DELETE", "/api/forwardedservers/alice/gpu"),
+    ]
     assert spawner.stop_calls == [False]
     assert facade.record("alice", "gpu") is None
     events = await collect(spawner.progress())
@@ -280,7 +299,8 @@ async def test_stop_runs_the_remote_stop_and_deletes_the_server(make_spawner, fa
     await spawner.stop(now=True)
     assert spawner.stop_calls == [True]
     assert [(m, p) for m, p, _ in facade.requests if m in ("POST", "DELETE")] == [
-        ("DELETE", "/api/forwardedservers/alice/gpu")]
+        ("DELETE", "/api/forwardedservers/alice/gpu")
+    ]
     assert await spawner.poll() == 0
     # Stopping a server the facade no longer has is fine, and a dead facade does not fail a stop.
     spawner.clear_state()
@@ -315,11 +335,19 @@ async def test_state_survives_a_hub_restart_and_a_stop_gives_a_fresh_start_id(ma
 
 
 async def test_env_points_remote_jobs_at_the_facade(make_spawner, facade):
-    spawner = make_spawner(user="a b@x.org", user_id=42, server="gpu", facade_public_url="https://fwd.example.org")
+    spawner = make_spawner(
+        user="a b@x.org", user_id=42, server="gpu", facade_public_url="https://fwd.example.org"
+    )
     spawner.start_id = "c" * 32
     env = spawner.get_env()
-    assert env["JUPYTERHUB_EVENTS_URL"] == f"https://fwd.example.org/api/users/progress/events/a%20b@x.org/gpu?start_id={'c' * 32}"
-    assert env["JUPYTERHUB_SETUPTUNNEL_URL"] == f"https://fwd.example.org/api/users/setuptunnel/a%20b@x.org/gpu?start_id={'c' * 32}"
+    assert (
+        env["JUPYTERHUB_EVENTS_URL"]
+        == f"https://fwd.example.org/api/users/progress/events/a%20b@x.org/gpu?start_id={'c' * 32}"
+    )
+    assert (
+        env["JUPYTERHUB_SETUPTUNNEL_URL"]
+        == f"https://fwd.example.org/api/users/setuptunnel/a%20b@x.org/gpu?start_id={'c' * 32}"
+    )
     assert env["JUPYTERHUB_USER_ID"] == "42"
     assert env["JUPYTERHUB_API_TOKEN"] == "server-token"
     assert env["JUPYTERHUB_SERVICE_URL"].startswith("http://0.0.0.0:")
@@ -342,8 +370,11 @@ async def test_settings_may_be_callables_and_coroutines(make_spawner, facade):
     async def pick_node(spawner, port_forward_info):
         return f"login-{spawner.user_options['system']}"
 
-    spawner = make_spawner(jump_node=pick_node, extra_labels=lambda s: {"system": s.user_options["system"]},
-                           scenario=lambda s, address: "forward")
+    spawner = make_spawner(
+        jump_node=pick_node,
+        extra_labels=lambda s: {"system": s.user_options["system"]},
+        scenario=lambda s, address: "forward",
+    )
     spawner.user_options = {"system": "juwels"}
     spawner.script = returns("node:1")
     await spawner.start()
@@ -360,7 +391,10 @@ async def test_a_subclass_may_choose_the_jump_node_in_port_forward_info(make_spa
 
     spawner.script = per_system
     await spawner.start()
-    assert [b.get("jumpNode") for m, _, b in facade.requests if m == "PUT"] == ["default-node", "juwels-login"]
+    assert [b.get("jumpNode") for m, _, b in facade.requests if m == "PUT"] == [
+        "default-node",
+        "juwels-login",
+    ]
 
 
 def test_instances_share_no_mutable_state(make_spawner):
@@ -396,8 +430,10 @@ async def test_facade_error_text_names_the_request(facade):
     client = FacadeClient(facade.url, "wrong", retry_timeout=0.5)
     with pytest.raises(FacadeError) as info:
         await client.put_server("alice", "", {"userId": 1, "startId": "x"})
-    assert str(info.value) == f"the forward facade answered PUT {facade.url}/api/forwardedservers/alice with 403: Missing or invalid credentials."
+    path = f"{facade.url}/api/forwardedservers/alice"
+    assert (
+        str(info.value) == f"the forward facade answered PUT {path} with 403: Missing or invalid credentials."
+    )
     await facade.stop()
     with pytest.raises(FacadeError, match="is unreachable"):
         await client.delete_server("alice", "")
-
