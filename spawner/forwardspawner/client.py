@@ -148,17 +148,22 @@ class FacadeClient:
             raise
         return view or {}
 
-    async def cancel(self, user: str, server: str) -> bool:
-        """Asks the facade to cancel the start attempt; False if there is nothing to cancel."""
-        return await self._absent_is_false("POST", server_path(user, server) + "/cancel")
+    async def cancel(self, user: str, server: str, start_id: str = "") -> bool:
+        """Asks the facade to cancel the start attempt; False if there is nothing to cancel.
+
+        With `start_id`, the facade refuses (409) to cancel a newer start attempt.
+        """
+        path = server_path(user, server) + "/cancel"
+        query = {"start_id": start_id} if start_id else None
+        return await self._absent_is_false("POST", path, query)
 
     async def delete_server(self, user: str, server: str) -> bool:
         """Deletes the ForwardedServer (its Service and tunnel go with it); False if absent."""
         return await self._absent_is_false("DELETE", server_path(user, server))
 
-    async def _absent_is_false(self, method: str, path: str) -> bool:
+    async def _absent_is_false(self, method: str, path: str, query: Optional[dict] = None) -> bool:
         try:
-            await self._retrying(lambda: self._fetch(method, path))
+            await self._retrying(lambda: self._fetch(method, path, query=query))
         except FacadeError as e:
             if e.status == 404:
                 return False

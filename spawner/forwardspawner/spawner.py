@@ -72,11 +72,12 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
         self._start_task = asyncio.current_task()
         self._start_returned = self._stopping = self._foreign = False
         self._teardown_task = self._exit_status = None
+        began = asyncio.get_running_loop().time()
         try:
             url = await self._start_attempt()
         except BaseException as e:
             if isinstance(e, asyncio.CancelledError):
-                self.add_event({"progress": 100, "failed": True, "message": "Start cancelled"})
+                self.add_event(self._cancel_event(asyncio.get_running_loop().time() - began))
             await self._flush_progress()
             raise
         self._start_returned = True
@@ -85,6 +86,17 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
         self._wake_progress()
         self.log.info("Started %s at %s (%s)", self._log_name, url, self.chosen_scenario)
         return url
+
+    def _cancel_event(self, elapsed: float) -> dict[str, Any]:
+        # JupyterHub cancels start() on a user's DELETE and when start_timeout runs out; the spawn
+        # page closes at this event, so it must say which.
+        if self.start_timeout and elapsed >= 0.98 * self.start_timeout:
+            message = (
+                f"Start timed out after {self.start_timeout} s (c.Spawner.start_timeout) before "
+                "the forward operator reported the server's URL"
+            )
+            return {"progress": 100, "failed": True, "message": message}
+        return {"progress": 100, "failed": True, "message": "Start cancelled"}
 
     async def _start_attempt(self) -> str:
         settings = await self._request_settings()

@@ -92,7 +92,7 @@ class StopMixin:
             self.log.warning("ForwardedServer of %s belongs to another start now, leaving it", self._log_name)
         if self.start_id and not self._start_returned and not self._foreign:
             try:
-                await client.cancel(user, name)
+                await client.cancel(user, name, self.start_id)
             except FacadeError as e:
                 self.log.warning("Failed to cancel the start of %s: %s", self._log_name, e)
         try:

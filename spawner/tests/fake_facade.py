@@ -82,6 +82,7 @@ class FakeFacade:
         self.token = token
         self.records: dict[tuple[str, str], Record] = {}
         self.requests: list[tuple[str, str, Any]] = []
+        self.uris: list[str] = []  # path and query of every request, in order
         self.callback_tokens: list[str] = []
         self.unavailable = False  # answer 503 to everything
         self.operate = True  # move phases like the operator
@@ -187,6 +188,7 @@ class Base(web.RequestHandler):
     def prepare(self) -> None:
         body = json.loads(self.request.body) if self.request.body else None
         self.fake.requests.append((self.request.method, self.request.path, body))
+        self.fake.uris.append(f"{self.request.method} {self.request.uri}")
         self.body = body
         if self.fake.unavailable:
             self.fail(503, "facade is unavailable")
@@ -258,6 +260,7 @@ class ServerHandler(Base):
 class CancelHandler(Base):
     def post(self, user: str, server: Optional[str]) -> None:
         rec = self.find(user, server)
+        self.check_start_id(rec)
         rec.spec["cancelRequested"] = True
         self.fake.reconcile(rec)
         self.set_status(202)

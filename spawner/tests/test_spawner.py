@@ -179,10 +179,21 @@ async def test_stop_while_the_start_is_pending_cancels_it_and_cleans_up(make_spa
         ("POST", "/api/forwardedservers/alice/gpu/cancel"),
         ("DELETE", "/api/forwardedservers/alice/gpu"),
     ]
+    assert f"POST /api/forwardedservers/alice/gpu/cancel?start_id={spawner.start_id}" in facade.uris
     assert spawner.stop_calls == [False]
     assert facade.record("alice", "gpu") is None
     events = await collect(spawner.progress())
     assert events[-1] == {"progress": 100, "failed": True, "message": "Start cancelled"}
+
+
+async def test_a_start_timeout_says_so_on_the_spawn_page(make_spawner, facade):
+    spawner = make_spawner(start_timeout=1)
+    spawner.script = returns("")
+    # JupyterHub runs start() under asyncio.wait_for(start(), start_timeout).
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(spawner.start(), spawner.start_timeout)
+    last = spawner.events[-1]
+    assert last["failed"] is True and last["message"].startswith("Start timed out after 1 s")
 
 
 async def test_a_failing_remote_start_is_shown_and_raised(make_spawner):
