@@ -8,7 +8,9 @@ const name = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^/]+$' 
 export const userParams = {
   type: 'object',
   required: ['user'],
-  properties: { user: { ...name, description: 'JupyterHub user name (percent-encoded).' } },
+  properties: {
+    user: { ...name, description: 'JupyterHub user name (percent-encoded).', examples: ['alice'] },
+  },
 } as const;
 
 export const serverParams = {
@@ -16,14 +18,22 @@ export const serverParams = {
   required: ['user', 'server'],
   properties: {
     user: userParams.properties.user,
-    server: { ...name, description: 'Name of the named server.' },
+    server: { ...name, description: 'Name of the named server.', examples: ['x'] },
   },
 } as const;
 
 export const nodeParams = {
   type: 'object',
   required: ['node'],
-  properties: { node: { type: 'string', minLength: 1, maxLength: 253 } },
+  properties: {
+    node: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 253,
+      description: 'JumpNode name or alias',
+      examples: ['hpc'],
+    },
+  },
 } as const;
 
 const startIdQuery = {
@@ -41,6 +51,14 @@ export const eventBody = {
   type: 'object',
   description:
     'A progress event (JupyterHub spawn-page format). Other keys are accepted and not stored.',
+  examples: [
+    {
+      failed: false,
+      progress: 50,
+      html_message:
+        '<details><summary>Server is still starting up</summary>The last status was: PENDING</details>',
+    },
+  ],
   properties: {
     progress: { type: ['number', 'null'], minimum: 0, maximum: 100 },
     message: { type: ['string', 'null'], maxLength: MAX_MESSAGE },
@@ -54,6 +72,7 @@ export const setupTunnelBody = {
   type: 'object',
   description:
     'Only service, ssh_node and start_id are accepted; keys, users and ssh options are refused.',
+  examples: [{ service: 'http://node042.hpc.example.org:43127', ssh_node: 'hpc' }],
   properties: {
     service: { type: 'string', minLength: 1, maxLength: 300, description: '[http(s)://]host:port' },
     ssh_node: {
@@ -80,6 +99,7 @@ export const putServerBody = {
   type: 'object',
   required: ['userId', 'startId'],
   additionalProperties: false,
+  examples: [{ userId: 3, startId: '0f4c2d7e9b0a4a5c8d6e1f2a3b4c5d6e', jumpNode: 'hpc' }],
   properties: {
     userId: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
     startId: {

@@ -7,13 +7,15 @@ const OPS = ['Operations'];
 
 export function registerOpsRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const status = { type: 'object', properties: { status: { type: 'string' } } } as const;
+  // security: [] documents that these need no token.
   app.get('/healthz', {
-    schema: { tags: OPS, summary: 'Liveness', response: { 200: status } },
+    schema: { tags: OPS, security: [], summary: 'Liveness', response: { 200: status } },
     handler: async () => ({ status: 'ok' }),
   });
   app.get('/readyz', {
     schema: {
       tags: OPS,
+      security: [],
       summary: 'Ready once the ForwardedServer cache is filled',
       response: { 200: status, 503: status },
     },
@@ -26,6 +28,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get('/metrics', {
     schema: {
       tags: OPS,
+      security: [],
       summary: 'Prometheus metrics',
       produces: ['text/plain'],
       response: { 200: { type: 'string' } },

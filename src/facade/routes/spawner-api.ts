@@ -118,9 +118,11 @@ export function registerSpawnerRoutes(app: FastifyInstance, deps: RouteDeps): vo
         summary: 'Progress events as text/event-stream, ending with the terminal event or Ready',
         params,
         querystring: progressQuerystring,
-        produces: ['text/event-stream'],
         response: {
-          200: { description: 'An event stream of `data: {event}` lines', type: 'string' },
+          200: {
+            description: 'An event stream of `id: n` / `data: {event}` messages',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
           ...errorResponses,
         },
       },
