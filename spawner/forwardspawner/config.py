@@ -151,12 +151,12 @@ class ForwardSpawnerConfig(LoggingConfigurable):
         """,
     )
 
-    _client: Optional[FacadeClient] = None
+    _facade_client: Optional[FacadeClient] = None
 
     def _facade(self) -> FacadeClient:
         """This spawner's facade client, made on first use (on the hub's event loop)."""
-        if self._client is None:
-            self._client = FacadeClient(
+        if self._facade_client is None:
+            self._facade_client = FacadeClient(
                 self.facade_url,
                 self.facade_token,
                 request_timeout=self.facade_request_timeout,
@@ -164,9 +164,9 @@ class ForwardSpawnerConfig(LoggingConfigurable):
                 validate_cert=self.facade_validate_cert,
                 ca_certs=self.facade_ca_certs,
             )
-        return self._client
+        return self._facade_client
 
-    async def _resolve(self, value: Any, *args: Any) -> Any:
+    async def _resolve_setting(self, value: Any, *args: Any) -> Any:
         """A setting's value: callables get (spawner, *args) and are awaited if they return an awaitable."""
         if callable(value):
             value = value(self, *args)

@@ -64,5 +64,5 @@ class ProgressMixin:
             pass
 
     @staticmethod
-    def _now() -> str:
+    def _timestamp() -> str:
         return datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

@@ -99,23 +99,25 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
         return {"progress": 100, "failed": True, "message": "Start cancelled"}
 
     async def _start_attempt(self) -> str:
-        settings = await self._request_settings()
+        settings = await self._server_request_settings()
         jump = await self._jump_node()
-        first = self._request(settings, None if self._scenario_setting() != DIRECT else DIRECT, None, jump)
+        first = self._server_request(
+            settings, None if self._scenario_setting() != DIRECT else DIRECT, None, jump
+        )
         watch = self._watch = self._new_watch(jump if self._scenario_setting() != DIRECT else "")
-        watch.update(await self._put(first))
+        watch.update(await self._put_server(first))
         watch.start()
         address = await self._remote_start()
         jump = await self._jump_node()
         try:
             scenario = choose_scenario(
-                str(await self._resolve(self.scenario, address)).lower(), address, jump
+                str(await self._resolve_setting(self.scenario, address)).lower(), address, jump
             )
-            final = self._request(
+            final = self._server_request(
                 settings, scenario, parse_address(address) if scenario != DELAYED else None, jump
             )
         except ValueError as e:
-            raise self._failure(f"Cannot reach the server: {e}", "") from e
+            raise self._start_failure(f"Cannot reach the server: {e}", "") from e
         self.chosen_scenario = scenario
         self.port_forward_info.update({"service": address} if address else {})
         self.port_forward_info.update({"ssh_node": jump} if jump and scenario != DIRECT else {})
@@ -123,7 +125,7 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
         # A delayed start must not overwrite a target that setuptunnel set meanwhile.
         untouched = (watch.view or {}).get("phase") in (None, "Pending", "WaitingForTarget")
         if final != first and (scenario != DELAYED or untouched):
-            watch.update(await self._put(final))
+            watch.update(await self._put_server(final))
         return hub_url(await watch.wait_for_url(self.wait_for_ready), self.internal_ssl)
 
     async def _remote_start(self) -> str:
@@ -132,27 +134,27 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
         except Exception as e:
             self.log.exception("Failed to start %s on the remote system", self._log_name)
             detail = getattr(e, "log_message", None) or getattr(e, "reason", None) or ""
-            self.add_event(start_failed_event(f"Start failed: {e}", str(detail), self._now()))
+            self.add_event(start_failed_event(f"Start failed: {e}", str(detail), self._timestamp()))
             raise
         return (address or "").strip()
 
     def _scenario_setting(self) -> str:
         return "" if callable(self.scenario) else str(self.scenario).lower()
 
-    async def _request_settings(self) -> dict[str, Any]:
+    async def _server_request_settings(self) -> dict[str, Any]:
         """The settings every request of this attempt carries, resolved once."""
         settings = {
             "service_port": self.service_port,
-            "labels": await self._resolve(self.extra_labels),
-            "remote_forward": await self._resolve(self.remote_forward),
+            "labels": await self._resolve_setting(self.extra_labels),
+            "remote_forward": await self._resolve_setting(self.remote_forward),
         }
         try:
-            self._request(settings, None, None, "")
+            self._server_request(settings, None, None, "")
         except ValueError as e:
-            raise self._failure("Invalid spawner configuration", str(e)) from e
+            raise self._start_failure("Invalid spawner configuration", str(e)) from e
         return settings
 
-    def _request(
+    def _server_request(
         self, settings: dict[str, Any], scenario: Optional[str], target: Any, jump: str
     ) -> dict[str, Any]:
         return make_server_request(
@@ -164,16 +166,18 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
             **settings,
         )
 
-    async def _put(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def _put_server(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             view = await self._facade().put_server(self.user.name, self.name, body)
         except FacadeError as e:
-            raise self._failure("Could not register the server with the forward operator", str(e)) from e
+            raise self._start_failure(
+                "Could not register the server with the forward operator", str(e)
+            ) from e
         self.forwarded_server = view.get("name") or self.forwarded_server
         return view
 
-    def _failure(self, summary: str, details: str) -> StartAborted:
-        event = start_failed_event(summary, details, self._now())
+    def _start_failure(self, summary: str, details: str) -> StartAborted:
+        event = start_failed_event(summary, details, self._timestamp())
         self.add_event(event)
         return StartAborted(f"{summary}: {details}" if details else summary, event["html_message"])
 
@@ -262,7 +266,7 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
     # ------------------------------------------------------------------ helpers
     async def _jump_node(self) -> str:
         if callable(self.jump_node):
-            return str(await self._resolve(self.jump_node, self.port_forward_info) or "")
+            return str(await self._resolve_setting(self.jump_node, self.port_forward_info) or "")
         return str(self.port_forward_info.get("ssh_node") or self.jump_node or "")
 
 
