@@ -1,7 +1,8 @@
 // Stores posted progress events with group commit: events for one server that arrive while a
 // write for it is in flight are written together in the next single status write. Each write is
-// read → decideEvents → applyStatus with the resourceVersion read (retried on conflict), so
-// concurrent posts, in this replica or in others, never overwrite each other.
+// read (cache first, the API after a conflict) → decideEvents → applyStatus with the
+// resourceVersion read, retried on conflict, so concurrent posts, in this replica or in others,
+// never overwrite each other.
 import type { EventCaps } from '../resources/events.js';
 import { KeyedSerializer, retryOnConflict } from './concurrency.js';
 import { notFound } from './errors.js';
@@ -63,9 +64,12 @@ export class EventWriter {
   private async write(name: string, items: PendingEvent[]): Promise<EventOutcome[]> {
     const { store, caps, metrics } = this.deps;
     let cancelStartId: string | undefined;
+    let attempt = 0;
     const outcomes = await retryOnConflict(
       async () => {
-        const fs = await store.get(name);
+        // The first attempt trusts the cache (which includes our own latest write); after a
+        // conflict, read the source of truth.
+        const fs = attempt++ === 0 ? await store.read(name) : await store.get(name);
         if (!fs) throw notFound(`No server ${name}`);
         const decision = decideEvents(fs, items, caps);
         if (decision.status) {
