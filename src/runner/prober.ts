@@ -150,7 +150,7 @@ export class Prober {
     e.result = { reachable, message: text, at: this.opts.clock.now() };
     if (!prev || prev.reachable !== reachable || prev.message !== text) {
       if (!reachable)
-        this.opts.log.info('Target of ForwardedServer is unreachable', { key, message: text });
+        this.opts.log.info('Target of ForwardedServer is unreachable', { key, detail: text });
       this.opts.changed?.(key);
     }
   }

@@ -55,6 +55,14 @@ export interface SessionOptions {
   hooks?: SessionHooks;
 }
 
+/**
+ * An attempt to a blackholed node hangs in TCP SYN retransmission until readyTimeout; capping it
+ * at the keepalive bound keeps "back within the keepalive bound" true when the node returns.
+ */
+function readyTimeout(configured: number, s: ConnectionSettings): number {
+  return Math.min(configured, Math.max(5000, s.keepaliveIntervalMs * s.keepaliveCountMax));
+}
+
 /** A connection that lived this long resets the backoff. */
 const STABLE_MS = 10_000;
 
@@ -221,7 +229,7 @@ export class SshSession extends EventEmitter {
       hostVerifier,
       keepaliveInterval: s.keepaliveIntervalMs,
       keepaliveCountMax: s.keepaliveCountMax,
-      readyTimeout: this.opts.readyTimeoutMs,
+      readyTimeout: readyTimeout(this.opts.readyTimeoutMs, s),
       ...(s.insecureSkipHostKeyCheck
         ? {}
         : {
@@ -255,12 +263,12 @@ export class SshSession extends EventEmitter {
     this.connectedSince = undefined;
     this.problem = classify(a, this.settings);
     if (a.ready) {
-      this.opts.log.warn('Lost the connection to JumpNode', { ...this.problem });
+      this.opts.log.warn('Lost the connection to JumpNode', logFields(this.problem));
       this.opts.hooks?.disconnected?.(this.problem.reason);
       if (since !== undefined && this.opts.clock.now() - since >= STABLE_MS) this.failures = 0;
       this.emit('down', this.problem.message);
     } else {
-      this.opts.log.warn('Failed to connect to JumpNode', { ...this.problem });
+      this.opts.log.warn('Failed to connect to JumpNode', logFields(this.problem));
       this.opts.hooks?.failed?.(this.problem.reason);
     }
     if (this.phase === 'closed') return;
@@ -284,6 +292,9 @@ export class SshSession extends EventEmitter {
     this.setPhase('waiting');
   }
 }
+
+/** winston merges a meta `message` into the log message: name it `detail`. */
+const logFields = (p: SessionProblem) => ({ reason: p.reason, detail: p.message });
 
 /** Turns how an attempt ended into a condition reason and a message a person can act on. */
 export function classify(

@@ -1,0 +1,184 @@
+// The jump node dies and comes back. Without any signal the runner finds it again within the
+// keepalive bound; with the restart annotation it reconnects at once. The runner process never
+// exits. Recovery times are measured and printed (no timing thresholds: the generous timeouts
+// only guard against hangs); docs/runner.md records the figures.
+import {
+  createRemoteTopology,
+  startTargetServer,
+  type RemoteTopology,
+  type TargetServer,
+} from '../harness/netns.js';
+import { freePort, startSshd, type Sshd } from '../harness/sshd.js';
+import { RESTARTED_AT_ANNOTATION } from '../../src/api/types.js';
+import {
+  condition,
+  createJumpNode,
+  createKeySecret,
+  createServer,
+  httpGet,
+  runnerKubeconfig,
+  startRunnerProcess,
+  tempDir,
+  testNamespace,
+  waitFor,
+  type RunnerProcess,
+  type TestNamespace,
+} from './runner-fixture.js';
+
+jest.setTimeout(180_000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('runner: jump node restarts', () => {
+  let t: TestNamespace;
+  let topo: RemoteTopology;
+  let sshd: Sshd;
+  let target: TargetServer;
+  const runners: RunnerProcess[] = [];
+  const tmp = tempDir('jfo-runner-');
+
+  beforeAll(async () => {
+    t = await testNamespace('runner-restart');
+    topo = await createRemoteTopology();
+    sshd = await startSshd({ netns: topo.jumpNs });
+    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
+    await createKeySecret(t, 'key', sshd.clientPrivateKey);
+  });
+
+  afterAll(async () => {
+    for (const r of runners) await r.stop('SIGKILL');
+    await target?.stop();
+    await sshd?.stop();
+    await topo?.destroy();
+    await t?.cleanup();
+    tmp.remove();
+  });
+
+  async function setUp(
+    name: string,
+    keepalive: { intervalSeconds: number; countMax: number },
+    env = {},
+  ) {
+    await createJumpNode(t, name, {
+      host: topo.jumpAddr,
+      port: sshd.port,
+      username: sshd.user,
+      privateKeySecretRef: { name: 'key' },
+      hostKeys: [sshd.hostPublicKey],
+      keepalive,
+    });
+    const port = await freePort();
+    await createServer(
+      t,
+      `${name}-fs`,
+      { jumpNodeRef: { name }, target: { host: topo.computeAddr, port: 8888 } },
+      port,
+    );
+    const kubeconfig = await runnerKubeconfig(t, name, 'key', tmp.path);
+    const runner = await startRunnerProcess({ namespace: t.name, jumpNode: name, kubeconfig, env });
+    runners.push(runner);
+    await waitFor('the first request through the tunnel', () =>
+      httpGet('127.0.0.1', port, '/', 2000).then((r) => r.status === 200),
+    );
+    await waitFor('Connected=True', async () => {
+      const jn = await t.admin.jumpNodes.get(t.name, name);
+      return condition(jn, 'Connected')?.status === 'True';
+    });
+    return { port, runner };
+  }
+
+  /** Polls new connections through the runner until one gets the target's answer. */
+  async function msUntilForwarding(port: number, since: number): Promise<number> {
+    await waitFor(
+      'a new connection through the tunnel',
+      () => httpGet('127.0.0.1', port, '/', 1000).then((r) => r.status === 200),
+      60_000,
+      20,
+    );
+    return Date.now() - since;
+  }
+
+  it('finds a jump node that died silently again within the keepalive bound', async () => {
+    const keepalive = { intervalSeconds: 1, countMax: 3 };
+    const { port, runner } = await setUp('silent', keepalive);
+    // A power loss: packets vanish (no FIN, no RST), then the node comes back with a new sshd.
+    await topo.setJumpLink(false);
+    const lostAt = Date.now();
+    await sshd.kill();
+    const lost = await waitFor('the runner to notice', () =>
+      runner.logs().find((l) => l.message === 'Lost the connection to JumpNode'),
+    );
+    const detectedMs = Date.parse(String(lost.timestamp)) - lostAt;
+    expect(lost.reason).toBe('KeepaliveTimeout');
+    await sleep(4000);
+    await sshd.start();
+    await topo.setJumpLink(true);
+    const recoveredMs = await msUntilForwarding(port, Date.now());
+    const bound = keepalive.intervalSeconds * keepalive.countMax * 1000;
+    console.log(
+      `MEASURED silent death: detected after ${detectedMs} ms (keepalive ${keepalive.intervalSeconds}s x ${keepalive.countMax}); new connections work ${recoveredMs} ms after the node is back (keepalive bound ${bound} ms)`,
+    );
+    expect(runner.exited()).toBe(false);
+    const fs = await waitFor('TunnelReady=True again', async () => {
+      const o = await t.admin.forwardedServers.get(t.name, 'silent-fs');
+      return condition(o, 'TunnelReady')?.status === 'True' ? o : undefined;
+    });
+    expect(condition(fs, 'TunnelReady')?.reason).toBe('Forwarding');
+    expect(
+      await runner.metric('jfo_runner_ssh_disconnects_total', { reason: 'KeepaliveTimeout' }),
+    ).toBe(1);
+  });
+
+  it('finds a restarted sshd again within the keepalive bound, without any signal', async () => {
+    const keepalive = { intervalSeconds: 2, countMax: 3 };
+    const { port, runner } = await setUp('plain', keepalive);
+    await sshd.kill();
+    // Long enough for the reconnect backoff to reach its cap (the keepalive bound).
+    await sleep(10_000);
+    await sshd.start();
+    const recoveredMs = await msUntilForwarding(port, Date.now());
+    const failures = runner.logs().filter((l) => l.message === 'Failed to connect to JumpNode');
+    console.log(
+      `MEASURED sshd killed and restarted: new connections work ${recoveredMs} ms after sshd is back (keepalive bound ${keepalive.intervalSeconds * keepalive.countMax * 1000} ms, ${failures.length} failed attempts while it was down)`,
+    );
+    expect(failures.length).toBeGreaterThan(0);
+    expect(runner.exited()).toBe(false);
+  });
+
+  it('reconnects at once on the restart annotation, and echoes it in the status', async () => {
+    // A long keepalive and a slow backoff: without the annotation the runner would wait.
+    const { port, runner } = await setUp(
+      'annotated',
+      { intervalSeconds: 10, countMax: 3 },
+      { JFO_RECONNECT_INITIAL_SECONDS: '5' },
+    );
+    await sshd.kill();
+    await waitFor('Connected=False', async () => {
+      const jn = await t.admin.jumpNodes.get(t.name, 'annotated');
+      return condition(jn, 'Connected')?.status === 'False';
+    });
+    await sleep(8000);
+    const lastScheduled = runner
+      .logs()
+      .filter((l) => l.message === 'Scheduled reconnect to JumpNode')
+      .pop();
+    await sshd.start();
+    const backAt = Date.now();
+    const value = new Date().toISOString();
+    await t.admin.jumpNodes.patch(t.name, 'annotated', {
+      metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: value } },
+    });
+    const recoveredMs = await msUntilForwarding(port, backAt);
+    console.log(
+      `MEASURED restart annotation: new connections work ${recoveredMs} ms after sshd is back (the pending backoff delay was ${String(lastScheduled?.delayMs)} ms)`,
+    );
+    const jn = await waitFor('lastRestartHandled', async () => {
+      const o = await t.admin.jumpNodes.get(t.name, 'annotated');
+      return o.status?.lastRestartHandled === value ? o : undefined;
+    });
+    expect(condition(jn, 'Connected')?.status).toBe('True');
+    expect(runner.exited()).toBe(false);
+    // Every failure along the way was handled where it arose.
+    expect(runner.logs().filter((l) => /Uncaught|Unhandled/.test(String(l.message)))).toEqual([]);
+  });
+});
