@@ -1,0 +1,153 @@
+// Many forwards, one SSH connection: 200 ForwardedServers on one JumpNode are all served through
+// a single connection to sshd, including 200 connections open at the same time.
+import net from 'node:net';
+import {
+  createRemoteTopology,
+  startTargetServer,
+  type RemoteTopology,
+  type TargetServer,
+} from '../harness/netns.js';
+import { freePort, startSshd, type Sshd } from '../harness/sshd.js';
+import {
+  condition,
+  createJumpNode,
+  createKeySecret,
+  createServer,
+  httpGet,
+  runnerKubeconfig,
+  startRunnerProcess,
+  tempDir,
+  testNamespace,
+  waitFor,
+  type RunnerProcess,
+  type TestNamespace,
+} from './runner-fixture.js';
+
+jest.setTimeout(240_000);
+
+const FORWARDS = 200;
+
+async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>) {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+/** Opens a connection, sends a request, and keeps the socket open until released. */
+function holdRequest(port: number): Promise<{ reply: string; release(): void }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let reply = '';
+    sock.on('error', reject);
+    sock.on('connect', () => sock.write('GET /held HTTP/1.1\r\nHost: x\r\n\r\n'));
+    sock.on('data', (d: Buffer) => {
+      reply += d.toString();
+      if (reply.includes('"target":"compute"')) resolve({ reply, release: () => sock.destroy() });
+    });
+  });
+}
+
+describe('runner: 200 forwards over one SSH connection', () => {
+  let t: TestNamespace;
+  let topo: RemoteTopology;
+  let sshd: Sshd;
+  let target: TargetServer;
+  let runner: RunnerProcess | undefined;
+  const tmp = tempDir('jfo-runner-');
+
+  beforeAll(async () => {
+    t = await testNamespace('runner-scale');
+    topo = await createRemoteTopology();
+    sshd = await startSshd({ netns: topo.jumpNs });
+    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
+  });
+
+  afterAll(async () => {
+    await runner?.stop('SIGKILL');
+    await target?.stop();
+    await sshd?.stop();
+    await topo?.destroy();
+    await t?.cleanup();
+    tmp.remove();
+  });
+
+  it('serves every forward through one connection to sshd', async () => {
+    await createKeySecret(t, 'key', sshd.clientPrivateKey);
+    await createJumpNode(t, 'hpc', {
+      host: topo.jumpAddr,
+      port: sshd.port,
+      username: sshd.user,
+      privateKeySecretRef: { name: 'key' },
+      hostKeys: [sshd.hostPublicKey],
+    });
+    const ports: number[] = [];
+    while (ports.length < FORWARDS) {
+      const p = await freePort();
+      if (!ports.includes(p)) ports.push(p);
+    }
+    const names = ports.map((_, i) => `user-${i}`);
+    await inBatches(names, 20, (name) =>
+      createServer(
+        t,
+        name,
+        { jumpNodeRef: { name: 'hpc' }, target: { host: topo.computeAddr, port: 8888 } },
+        ports[names.indexOf(name)],
+      ),
+    );
+    const kubeconfig = await runnerKubeconfig(t, 'hpc', 'key', tmp.path);
+    const started = Date.now();
+    runner = await startRunnerProcess({
+      namespace: t.name,
+      jumpNode: 'hpc',
+      kubeconfig,
+      env: { JFO_STATUS_QPS: '100', JFO_STATUS_BURST: '100', JFO_LOG_LEVEL: 'info' },
+    });
+    await waitFor(
+      `${FORWARDS} listeners`,
+      async () =>
+        (await runner!.metric('jfo_runner_forwards', { state: 'listening' })) === FORWARDS,
+      60_000,
+      200,
+    );
+    const listeningMs = Date.now() - started;
+
+    // One request through every forward.
+    let ok = 0;
+    await inBatches(ports, 25, async (port) => {
+      const r = await httpGet('127.0.0.1', port, '/');
+      if (r.status === 200 && JSON.parse(r.body).target === 'compute') ok++;
+    });
+    expect(ok).toBe(FORWARDS);
+
+    // 200 connections open at once, still one SSH connection.
+    const held = await Promise.all(ports.map((p) => holdRequest(p)));
+    expect(held).toHaveLength(FORWARDS);
+    expect(await runner.metric('jfo_runner_connections_active')).toBe(FORWARDS);
+    expect(await sshd.established()).toBe(1);
+    for (const h of held) h.release();
+
+    const all = await waitFor(
+      'TunnelReady and TargetReachable on every ForwardedServer',
+      async () => {
+        const list = await t.admin.forwardedServers.list(t.name);
+        const ready = list.items.filter(
+          (fs) =>
+            condition(fs, 'TunnelReady')?.status === 'True' &&
+            condition(fs, 'TargetReachable')?.status === 'True',
+        );
+        return ready.length === FORWARDS ? list.items : undefined;
+      },
+      120_000,
+      500,
+    );
+    const statusMs = Date.now() - started;
+    expect(all).toHaveLength(FORWARDS);
+    const attempts = await runner.metric('jfo_runner_ssh_connect_attempts_total');
+    const writes = await runner.metric('jfo_runner_status_writes_total', {
+      kind: 'ForwardedServer',
+      result: 'ok',
+    });
+    console.log(
+      `MEASURED ${FORWARDS} forwards: all listening ${listeningMs} ms after start, all TunnelReady+TargetReachable after ${statusMs} ms, ${writes} ForwardedServer status writes, ${attempts} SSH connection attempt(s), ${await sshd.established()} established connection(s) to sshd`,
+    );
+    expect(attempts).toBe(1);
+  });
+});
