@@ -17,10 +17,14 @@ PHASE_PROGRESS = {
     "Connecting": 60,
     "Ready": 90,
 }
-# Conditions whose trouble is shown next to the phase message, in the order they matter.
+# Conditions whose trouble is shown next to the phase message, in the order they matter, and
+# the phases that show it (while waiting for the target, the phase message says it all).
 DETAIL_CONDITIONS = ("ServiceReady", "TunnelReady", "TargetReachable")
+DETAIL_PHASES = ("Pending", "Connecting")
 
 _TAG = re.compile(r"<[^>]*>")
+# The facade timestamps posted events like the reference ("2026-01-21 10:11:12.345: ...").
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?: ")
 
 
 def facade_events(view: dict[str, Any], seen_total: int) -> tuple[list[dict[str, Any]], int]:
@@ -52,7 +56,7 @@ def _trouble(view: dict[str, Any]) -> Optional[dict[str, Any]]:
 
 def phase_key(view: dict[str, Any]) -> tuple[str, str]:
     """Identity of what phase_event shows: a new event only when this changes."""
-    trouble = _trouble(view) if view.get("phase") != "Ready" else None
+    trouble = _trouble(view) if view.get("phase") in DETAIL_PHASES else None
     return (view.get("phase") or "", trouble.get("reason", "") if trouble else "")
 
 
@@ -73,7 +77,7 @@ def phase_event(view: dict[str, Any], jump_node: str, last_progress: int) -> Opt
         "Ready": "Tunnel ready" if jump_node else "Service ready",
     }
     message = messages[phase]
-    trouble = _trouble(view) if phase != "Ready" else None
+    trouble = _trouble(view) if phase in DETAIL_PHASES else None
     if trouble:
         message += f": {trouble['message']}"
     return {"progress": max(PHASE_PROGRESS[phase], last_progress), "message": message}
@@ -101,11 +105,12 @@ def _ready_reason(view: dict[str, Any]) -> str:
 
 
 def event_text(event: dict[str, Any]) -> str:
-    """Plain text of an event: its message, else its HTML without tags."""
+    """Plain text of an event for an error message: its message, else its HTML without tags,
+    without the leading timestamp."""
     if event.get("message"):
-        return str(event["message"])
+        return _STAMP.sub("", str(event["message"]))
     text = _TAG.sub(" ", str(event.get("html_message") or ""))
-    return " ".join(html.unescape(text).split())
+    return _STAMP.sub("", " ".join(html.unescape(text).split()))
 
 
 def terminal_event(view: dict[str, Any]) -> dict[str, Any]:

@@ -272,6 +272,22 @@ def test_facade_events_counts_dropped_events_as_positions():
             0,
             {"progress": 60, "message": "Connecting through jump node hpc: connection refused"},
         ),
+        (
+            {
+                "phase": "WaitingForTarget",
+                "conditions": [
+                    {
+                        "type": "ServiceReady",
+                        "status": "False",
+                        "reason": "WaitingForTarget",
+                        "message": "no target",
+                    }
+                ],
+            },
+            "",
+            0,
+            {"progress": 20, "message": "Waiting for the remote system to report its address"},
+        ),
         ({"phase": "Ready"}, "hpc", 0, {"progress": 90, "message": "Tunnel ready"}),
         ({"phase": "Ready"}, "", 0, {"progress": 90, "message": "Service ready"}),
         ({"phase": "Cancelling"}, "", 0, None),
@@ -315,6 +331,10 @@ def test_terminal_event_prefers_the_posted_failed_event():
     view = {"phase": "Cancelling", "events": [{"progress": 10}, posted]}
     assert terminal_event(view) == posted
     assert event_text(posted) == "Out of quota"
+    stamped = {
+        "html_message": "<details><summary>2026-11-27 17:12:14.786: Out of quota</summary>x &amp; y</details>"
+    }
+    assert event_text(stamped) == "Out of quota x & y"
 
 
 def test_start_failed_event_escapes_and_timestamps():
