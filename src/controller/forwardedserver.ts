@@ -31,6 +31,7 @@ import type { EnsureResult } from './children.js';
 import type { ControllerContext } from './context.js';
 import type { ReconcileResult } from './controller.js';
 import { ensurePort, heldClaims, releaseClaims, type Claim } from './ports.js';
+import { deleteOrphans, type ChildSource } from './orphans.js';
 import { WrittenStatus } from './written.js';
 
 interface Converged {
@@ -46,7 +47,16 @@ export function forwardedServerReconciler(ctx: ControllerContext) {
   return async (key: string): Promise<ReconcileResult | void> => {
     const { namespace, name } = splitKey(key);
     const cachedFs = ctx.caches.forwardedServers.get(name, namespace);
-    if (!cachedFs || cachedFs.metadata.deletionTimestamp) return written.forget(key);
+    if (!cachedFs) {
+      written.forget(key);
+      await deleteOrphans(
+        ctx,
+        { kind: FORWARDED_SERVER.kind, namespace, name },
+        serverChildren(ctx),
+      );
+      return;
+    }
+    if (cachedFs.metadata.deletionTimestamp) return;
     const rv = cachedFs.metadata.resourceVersion;
     const fs = { ...cachedFs, status: written.effective(key, rv, cachedFs.status) };
     if (fs.spec.cancelRequested) return cancel(ctx, written, fs);
@@ -168,6 +178,8 @@ async function writeStatus(
   status: OwnedServerStatus,
   childEvents: EventSpec[],
 ): Promise<ForwardedServer> {
+  const target = { apiVersion: API_VERSION, kind: FORWARDED_SERVER.kind, metadata: fs.metadata };
+  for (const e of childEvents) ctx.recorder.record(target, e);
   const stored = ownedServerStatus(fs.status);
   if (isDeepStrictEqual(stored, status)) return fs;
   const { namespace, name } = fs.metadata;
@@ -186,8 +198,7 @@ async function writeStatus(
     throw err;
   }
   ctx.log.info('Updated ForwardedServer status', { namespace, name, phase: status.phase });
-  const target = { apiVersion: API_VERSION, kind: FORWARDED_SERVER.kind, metadata: fs.metadata };
-  for (const e of [...childEvents, ...serverEvents(stored, status, fs.spec.jumpNodeRef?.name)])
+  for (const e of serverEvents(stored, status, fs.spec.jumpNodeRef?.name))
     ctx.recorder.record(target, e);
   const next = withOwned(fs.status, status);
   written.remember(objectKey(namespace!, name), fs.metadata.resourceVersion, next);
@@ -265,4 +276,13 @@ async function deleteChild<T extends { metadata?: object }>(
   const current = cached(cache, fs);
   if (!current) return;
   await ctx.children.deleteOwned(ref, current as never, fs.metadata.uid!);
+}
+
+function serverChildren(ctx: ControllerContext): ChildSource[] {
+  const c = ctx.caches;
+  return [
+    { apiVersion: 'v1', kind: 'Service', cache: c.services },
+    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', cache: c.endpointSlices },
+    { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', cache: c.portClaims },
+  ];
 }

@@ -21,6 +21,7 @@ import {
 import { jumpNodeEvents, type EventSpec } from '../resources/transitions.js';
 import type { Cache, ControllerContext } from './context.js';
 import { takenPorts } from './ports.js';
+import { deleteOrphans, type ChildSource } from './orphans.js';
 import { WrittenStatus } from './written.js';
 
 export function jumpNodeReconciler(ctx: ControllerContext) {
@@ -28,7 +29,12 @@ export function jumpNodeReconciler(ctx: ControllerContext) {
   return async (key: string): Promise<void> => {
     const { namespace, name } = splitKey(key);
     const cachedJn = ctx.caches.jumpNodes.get(name, namespace);
-    if (!cachedJn || cachedJn.metadata.deletionTimestamp) return written.forget(key);
+    if (!cachedJn) {
+      written.forget(key);
+      await deleteOrphans(ctx, { kind: JUMP_NODE.kind, namespace, name }, runnerChildren(ctx));
+      return;
+    }
+    if (cachedJn.metadata.deletionTimestamp) return;
     const rv = cachedJn.metadata.resourceVersion;
     const jn = { ...cachedJn, status: written.effective(key, rv, cachedJn.status) };
     const { problem, events } = await ensureRunner(ctx, jn);
@@ -112,4 +118,15 @@ async function writeStatus(
   for (const e of jumpNodeEvents(jn.status?.conditions, status.conditions))
     ctx.recorder.record(target, e);
   return true;
+}
+
+function runnerChildren(ctx: ControllerContext): ChildSource[] {
+  const c = ctx.caches;
+  const rbac = 'rbac.authorization.k8s.io/v1';
+  return [
+    { apiVersion: 'apps/v1', kind: 'Deployment', cache: c.deployments },
+    { apiVersion: rbac, kind: 'RoleBinding', cache: c.roleBindings },
+    { apiVersion: rbac, kind: 'Role', cache: c.roles },
+    { apiVersion: 'v1', kind: 'ServiceAccount', cache: c.serviceAccounts },
+  ];
 }

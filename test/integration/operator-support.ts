@@ -1,0 +1,229 @@
+// Shared pieces of the operator's integration tests: fixtures, polling, the manifests' RBAC, and
+// the operator run in-process or as a real process (`node dist/cli.js operator`).
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import {
+  API_VERSION,
+  type ForwardedServer,
+  type ForwardedServerSpec,
+  type JumpNode,
+  type JumpNodeSpec,
+} from '../../src/api/types.js';
+import { kubeconfigYaml, type ControlPlaneInfo } from '../../src/dev/control-plane.js';
+import { makeClients, type Clients } from '../../src/kube/client.js';
+import { silentLogger } from '../../src/log.js';
+import { serverResourceName } from '../../src/names.js';
+import { loadOperatorConfig } from '../../src/operator/config.js';
+import { startOperator, type RunningOperator } from '../../src/operator/operator.js';
+import { kubeConfig } from '../harness/cluster.js';
+import { kubectl } from '../harness/kubectl.js';
+
+const execFileP = promisify(execFile);
+export const ROOT = join(__dirname, '..', '..');
+
+export const HOST_KEY =
+  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAHalpH0pLmRZpbnpdssH8BS8WqenG+54aATv55RjuM4';
+
+export function jumpNode(
+  namespace: string,
+  name: string,
+  spec: Partial<JumpNodeSpec> = {},
+): JumpNode {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'JumpNode',
+    metadata: { name, namespace },
+    spec: {
+      host: 'login.example.org',
+      username: 'tunnel',
+      privateKeySecretRef: { name: `${name}-key` },
+      hostKeys: [HOST_KEY],
+      ...spec,
+    },
+  };
+}
+
+export function forwardedServer(
+  namespace: string,
+  user: string,
+  server: string,
+  spec: Partial<ForwardedServerSpec> = {},
+): ForwardedServer {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ForwardedServer',
+    metadata: { name: serverResourceName(user, server), namespace },
+    spec: { user: { name: user, id: 1 }, serverName: server, startId: 'start-1', ...spec },
+  };
+}
+
+/** Polls `fn` until it returns a value other than undefined/false; fails with `what` on timeout. */
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+  intervalMs = 150,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+      last = undefined;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`Timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** `kubectl apply -k manifests/` as admin: the operator's RBAC for the `operator` token user. */
+export async function applyManifests(info: ControlPlaneInfo): Promise<string> {
+  return kubectl(info, ['apply', '--server-side', '--force-conflicts', '-k', 'manifests/']);
+}
+
+/** Clients for the test body (admin). */
+export function adminClients(info: ControlPlaneInfo): Clients {
+  return makeClients(kubeConfig(info, 'admin'));
+}
+
+/** The operator in this process, with the restricted `operator` token and the manifests' RBAC. */
+export async function startInProcess(
+  info: ControlPlaneInfo,
+  namespace: string,
+  env: Record<string, string> = {},
+): Promise<RunningOperator> {
+  const config = loadOperatorConfig({
+    JFO_NAMESPACE: namespace,
+    JFO_HTTP_HOST: '127.0.0.1',
+    JFO_HTTP_PORT: '0',
+    JFO_LEADER_ELECTION: 'false',
+    JFO_RUNNER_IMAGE: 'jupyterhub-forward-operator:test',
+    ...env,
+  });
+  const op = await startOperator(config, { kc: kubeConfig(info, 'operator'), log: silentLogger() });
+  await op.synced;
+  return op;
+}
+
+/** Waits until both work queues are empty and no reconcile runs (three checks in a row). */
+export async function settle(op: RunningOperator): Promise<void> {
+  let quiet = 0;
+  await eventually('the work queues to drain', () => {
+    const { servers, nodes } = op.controllers;
+    const busy = [servers, nodes].some((c) => c.queue.len() > 0 || c.queue.inFlight() > 0);
+    quiet = busy ? 0 : quiet + 1;
+    return quiet >= 3;
+  });
+}
+
+/** Builds dist/ (the process tests run `node dist/cli.js`). */
+export async function buildDist(): Promise<void> {
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  // Type errors elsewhere in the tree do not stop the emit; a missing entry point does.
+  await execFileP(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT }).catch(
+    () => undefined,
+  );
+  if (!existsSync(join(ROOT, 'dist', 'operator', 'main.js')))
+    throw new Error('dist/operator/main.js missing after the build');
+}
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  logs: Record<string, unknown>[];
+  name: string;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Log lines whose message is `message`. */
+  lines(message: string): Record<string, unknown>[];
+}
+
+/** A kubeconfig file for the restricted `operator` token user. */
+export async function operatorKubeconfig(
+  info: ControlPlaneInfo,
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'jfo-op-kc-'));
+  const path = join(dir, 'kubeconfig');
+  await writeFile(
+    path,
+    kubeconfigYaml(info.server, info.caFile, { operator: info.users.operator }, 'operator'),
+    { mode: 0o600 },
+  );
+  return { path, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Runs `node dist/cli.js operator` with the given environment. */
+export function spawnOperator(
+  name: string,
+  kubeconfigPath: string,
+  env: Record<string, string>,
+): OperatorProcess {
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'operator'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      KUBECONFIG: kubeconfigPath,
+      JFO_HTTP_HOST: '127.0.0.1',
+      JFO_HTTP_PORT: '0',
+      JFO_POD_NAME: name,
+      JFO_RUNNER_IMAGE: 'jupyterhub-forward-operator:test',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let buf = '';
+  const collect = (chunk: Buffer) => {
+    buf += chunk.toString('utf8');
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ message: line });
+      }
+    }
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  return {
+    child,
+    logs,
+    name,
+    exited,
+    lines: (message) => logs.filter((l) => l.message === message),
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** The value of a Prometheus metric line from the process's /metrics. */
+export async function metric(port: number, name: string, labels = ''): Promise<number | undefined> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const text = await res.text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+  return line ? Number(line.split(' ').pop()) : undefined;
+}
+
+/** The HTTP port an operator process reports in its "Started operator" log line. */
+export async function httpPortOf(p: OperatorProcess): Promise<number> {
+  return eventually(`${p.name} to start`, () => {
+    const started = p.lines('Started operator')[0];
+    return started ? (started.httpPort as number) : undefined;
+  });
+}
+
+export { k8s };
