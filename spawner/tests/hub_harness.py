@@ -32,6 +32,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def proxy_pids(api_port: int) -> list[int]:
+    """configurable-http-proxy processes listening for their API on `api_port`."""
+    wanted = f"--api-port\0{api_port}\0".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes() + b"\0"
+        except OSError:
+            continue
+        if b"configurable-http-proxy" in cmdline and wanted in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
 class NotebookStub:
     """Answers like a single-user server for every /user/... path (JupyterHub only needs an
     answer below 500), 503 for users in `unready`, and records remote stops."""
@@ -155,6 +171,25 @@ c.Spawner.poll_interval = 2
         except ProcessLookupError:
             pass
         await proc.wait()
+        await self._stop_orphaned_proxy()
+
+    async def _stop_orphaned_proxy(self) -> None:
+        """JupyterHub starts the proxy in a session of its own and stops it on a clean exit; a
+        hub stopped during its start-up can leave it running. It is found by its API port,
+        which is this hub's alone."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            pids = proxy_pids(self.proxy_port)
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            for _ in range(20):
+                await asyncio.sleep(0.1)
+                if not proxy_pids(self.proxy_port):
+                    return
 
     async def api(
         self, method: str, path: str, body: Any = None, raise_error: bool = True
