@@ -72,6 +72,8 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
         self._start_task = asyncio.current_task()
         self._start_returned = self._stopping = self._foreign = False
         self._teardown_task = self._exit_status = None
+        if self._watch is not None:  # a previous attempt that was never cleared
+            self._watch.abort(StartAborted("Start replaced by a new start"))
         began = asyncio.get_running_loop().time()
         try:
             url = await self._start_attempt()
@@ -254,14 +256,14 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
 
     def clear_state(self) -> None:
         super().clear_state()
-        if self._watch is not None:
-            self._watch.abort(StartAborted("Start cancelled: the server was stopped"))
-        self._watch = None
+        watch, self._watch = self._watch, None
         self.start_id = self.forwarded_server = self.chosen_scenario = ""
         self.port_forward_info = {}
         self.events = []
         self._start_task = self._teardown_task = self._exit_status = None
         self._start_returned = self._stopping = self._foreign = False
+        if watch is not None:  # after the reset: its end must not act on the next attempt
+            watch.abort(StartAborted("Start cancelled: the server was stopped"))
 
     # ------------------------------------------------------------------ helpers
     async def _jump_node(self) -> str:
