@@ -1,5 +1,5 @@
 // startFacade(config, deps): builds the store, the authenticator and the app from a parsed
-// config and listens. Returns the bound address and close(), which stops accepting requests,
+// config, listens, and fills the ForwardedServer cache in the background. Returns the bound address and close(), which stops accepting requests,
 // ends long-polls and streams, and stops the informer.
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.js';
@@ -58,13 +58,19 @@ export async function startFacade(
     streamMaxSeconds: config.streamMaxSeconds,
   });
   try {
-    await store.start();
     await app.listen({ host: config.httpHost, port: config.httpPort });
   } catch (err) {
     tokens?.stop();
-    await store.close().catch(() => {});
     throw err;
   }
+  // Listen first: until the cache is filled, /readyz is 503 and reads go to the API server. The
+  // open listener also keeps the process alive while the informer backs off (its timers are
+  // unref'd), e.g. while a fresh API server still answers 429.
+  store.start().then(
+    () => log.info('Synced ForwardedServer cache', { namespace: config.namespace }),
+    (err: unknown) =>
+      log.debug('ForwardedServer cache stopped before it synced', { error: String(err) }),
+  );
   const port = (app.server.address() as AddressInfo).port;
   const host = config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost;
   log.info('Facade listening', {
