@@ -54,7 +54,13 @@ function schemathesis(args: string[]): Promise<{ code: number; out: string }> {
     execFile(
       SCHEMATHESIS,
       args,
-      { timeout: 600_000, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } },
+      {
+        // cwd: schemathesis keeps state in ./.schemathesis
+        cwd: reportDir,
+        timeout: 600_000,
+        maxBuffer: 64 << 20,
+        env: { ...process.env, NO_COLOR: '1' },
+      },
       (err, stdout, stderr) =>
         resolve({
           code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
