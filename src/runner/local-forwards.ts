@@ -7,6 +7,7 @@
 // A listener that cannot bind (port in use, no permission) is retried every RETRY_MS and its
 // error is reported in TunnelReady.
 import net from 'node:net';
+import type ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
@@ -44,6 +45,7 @@ interface Listener {
 
 interface Active {
   sock: net.Socket;
+  client: ssh2.Client;
   counted: { in: number; out: number };
 }
 
@@ -61,7 +63,12 @@ export class LocalForwards {
       clock: Clock;
       hooks?: ForwardHooks;
     },
-  ) {}
+  ) {
+    // The channels of a dead connection are gone: reset their clients at once (not a clean FIN).
+    opts.session.on('down', () => {
+      for (const a of this.active) if (a.client !== opts.session.client()) a.sock.resetAndDestroy();
+    });
+  }
 
   state(key: string): ListenerState | undefined {
     const l = this.listeners.get(key);
@@ -187,7 +194,7 @@ export class LocalForwards {
       hooks?.opened?.(Number(process.hrtime.bigint() - started) / 1e9);
       hooks?.observed?.(l.key, true, '');
       if (sock.destroyed) return void channel.destroy();
-      const a: Active = { sock, counted: { in: 0, out: 0 } };
+      const a: Active = { sock, client, counted: { in: 0, out: 0 } };
       this.active.add(a);
       const aborted = () => this.opts.session.client() !== client;
       splice(sock, channel, aborted, (r) => {

@@ -91,6 +91,8 @@ export class RemoteForwards {
   onDown(): void {
     this.client = undefined;
     this.clearRetry();
+    // Their channels died with the connection.
+    for (const s of this.sockets) s.resetAndDestroy();
     for (const r of this.regs.values()) this.opts.hooks?.changed?.(r.key);
   }
 

@@ -10,7 +10,8 @@
 //     the process down;
 //   - when the channel closes, the socket is ended after its pending bytes are flushed, or reset
 //     when `aborted()` says the SSH connection itself is gone (a truncated stream must not look
-//     like a clean end);
+//     like a clean end); callers reset the sockets themselves when the connection dies, because a
+//     paused channel never reports its close;
 //   - `done` runs exactly once, after both sides are closed.
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -39,15 +40,21 @@ export function splice(
     finished = true;
     done({ bytesIn: sock.bytesRead, bytesOut: sock.bytesWritten });
   };
+  // ssh2 emits a channel's 'close' only after its readable side ended, which never happens while
+  // unread data sits in a paused channel: discard it once the socket is gone.
+  const dropChannel = () => {
+    channel.destroy();
+    channel.resume();
+  };
   const destroyBoth = () => {
     if (!sock.destroyed) sock.destroy();
-    channel.destroy();
+    dropChannel();
   };
   sock.on('error', destroyBoth);
   channel.on('error', destroyBoth);
   sock.on('close', () => {
     sockClosed = true;
-    if (!channelClosed) channel.destroy();
+    if (!channelClosed) dropChannel();
     finish();
   });
   channel.on('close', () => {
@@ -57,7 +64,7 @@ export function splice(
   });
   sock.pipe(channel);
   channel.pipe(sock);
-  if (sockClosed) channel.destroy();
+  if (sockClosed) dropChannel();
 }
 
 function closeSocket(sock: net.Socket, abort: boolean): void {
