@@ -28,6 +28,9 @@ if [ -f spawner/pyproject.toml ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e 'spawner[test]'
 fi
+# The facade's fuzz test runs schemathesis against the facade's OpenAPI document.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q 'schemathesis==4.32.5'
 
 echo "Building the local control plane (cached)" >&2
 bash scripts/build-testbin.sh >/dev/null
