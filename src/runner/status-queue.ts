@@ -98,7 +98,13 @@ export class StatusQueue {
     try {
       const outcome = await this.opts.flush(key, () => this.acquire());
       this.failures.delete(key);
-      if (outcome.wrote) this.lastWrite.set(key, this.opts.clock.now());
+      if (outcome.wrote) {
+        const now = this.opts.clock.now();
+        this.lastWrite.set(key, now);
+        // A mark that arrived during this write waits out the interval too.
+        const again = this.due.get(key);
+        if (again !== undefined) this.due.set(key, Math.max(again, now + this.opts.minIntervalMs));
+      }
       if (outcome.recheckAfterMs !== undefined) this.mark(key, outcome.recheckAfterMs);
     } catch (err) {
       this.inFlight.delete(key);

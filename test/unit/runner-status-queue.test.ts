@@ -1,0 +1,111 @@
+import { FakeClock } from '../../src/clock.js';
+import { silentLogger } from '../../src/log.js';
+import { StatusQueue, type FlushOutcome } from '../../src/runner/status-queue.js';
+
+/** Lets pending promise callbacks run. */
+const settle = async () => {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+};
+
+/**
+ * A queue whose flush behaves like RunnerStatus: it writes only when the key's state changed
+ * since its last write (`change`), and can be told to fail.
+ */
+function setup(opts: Partial<{ qps: number; burst: number; minIntervalMs: number }> = {}) {
+  const clock = new FakeClock(1_000_000);
+  const writes: Array<[string, number]> = [];
+  const version = new Map<string, number>();
+  const written = new Map<string, number>();
+  let fail = 0;
+  const queue = new StatusQueue({
+    clock,
+    log: silentLogger(),
+    qps: opts.qps ?? 10,
+    burst: opts.burst ?? 2,
+    minIntervalMs: opts.minIntervalMs ?? 1000,
+    flush: async (key, acquire): Promise<FlushOutcome> => {
+      const v = version.get(key) ?? 0;
+      if ((written.get(key) ?? 0) === v) return { wrote: false };
+      await acquire();
+      if (fail > 0) {
+        fail--;
+        throw new Error('API down');
+      }
+      written.set(key, v);
+      writes.push([key, clock.now() - 1_000_000]);
+      return { wrote: true };
+    },
+  });
+  const change = (key: string) => {
+    version.set(key, (version.get(key) ?? 0) + 1);
+    queue.mark(key);
+  };
+  const advance = async (ms: number) => {
+    await settle();
+    for (let t = 0; t < ms; t += 10) {
+      clock.advance(10);
+      await settle();
+    }
+  };
+  return { clock, queue, writes, advance, change, failNext: (n: number) => (fail = n) };
+}
+
+describe('StatusQueue', () => {
+  it('coalesces marks of a queued key into one write', async () => {
+    const s = setup();
+    for (let i = 0; i < 10; i++) s.change('a');
+    await s.advance(100);
+    expect(s.writes).toEqual([['a', 0]]);
+  });
+
+  it('spaces writes of one key by minIntervalMs', async () => {
+    const s = setup({ minIntervalMs: 1000 });
+    s.change('a');
+    await s.advance(100);
+    s.change('a');
+    s.change('a');
+    await s.advance(2000);
+    expect(s.writes.map(([, t]) => t)).toEqual([0, 1000]);
+  });
+
+  it('limits all writes with the token bucket (burst, then qps)', async () => {
+    const s = setup({ qps: 10, burst: 2, minIntervalMs: 0 });
+    for (const k of ['a', 'b', 'c', 'd', 'e']) s.change(k);
+    await s.advance(1000);
+    const times = s.writes.map(([, t]) => t);
+    expect(times.slice(0, 2)).toEqual([0, 0]);
+    // Then one every 100 ms.
+    for (let i = 2; i < times.length; i++)
+      expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(90);
+    expect(times).toHaveLength(5);
+  });
+
+  it('spends no token on unchanged status', async () => {
+    const s = setup({ qps: 1, burst: 1, minIntervalMs: 0 });
+    for (const k of ['x', 'y', 'z']) s.queue.mark(k);
+    s.change('real');
+    await s.advance(50);
+    expect(s.writes).toEqual([['real', 0]]);
+  });
+
+  it('retries a failed write with backoff', async () => {
+    const s = setup({ minIntervalMs: 0 });
+    s.failNext(2);
+    s.change('a');
+    await s.advance(5000);
+    expect(s.writes).toHaveLength(1);
+    expect(s.writes[0]![1]).toBeGreaterThanOrEqual(500 + 1000);
+    expect(s.queue.pending()).toBe(0);
+  });
+
+  it('writes nothing after stop()', async () => {
+    const s = setup({ qps: 1, burst: 1, minIntervalMs: 0 });
+    s.change('a');
+    s.change('b');
+    await s.advance(10);
+    s.queue.stop();
+    s.change('c');
+    await s.advance(5000);
+    expect(s.writes.map(([k]) => k)).toEqual(['a']);
+  });
+});
