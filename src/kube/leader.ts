@@ -12,8 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../clock.js';
-import { errorMessage, type Logger } from '../log.js';
-import { isConflict, isNotFound } from './client.js';
+import type { Logger } from '../log.js';
+import { apiMessage, apiStatus, isConflict, isNotFound } from './client.js';
 
 export interface LeaderElectionOptions {
   api: CoordinationV1Api;
@@ -99,13 +99,18 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElector 
     else opts.onStoppedLeading();
   };
 
+  let lastError = '';
   const tick = async () => {
     let held = false;
     try {
       held = await tryAcquireOrRenew();
+      lastError = '';
     } catch (err) {
-      const msg = isConflict(err) ? 'Lease changed meanwhile' : errorMessage(err);
-      log.debug('Failed to acquire or renew Lease', { namespace, name, error: msg });
+      // A lost race (409) is routine; anything else (RBAC, network) is logged once per change.
+      const msg = isConflict(err) ? '' : describe(err);
+      if (msg && msg !== lastError)
+        log.warn('Failed to acquire or renew Lease', { namespace, name, error: msg });
+      lastError = msg;
     }
     if (closed) return;
     if (held) {
@@ -148,8 +153,13 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElector 
         await api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec } });
         log.info('Released Lease', { namespace, name, identity });
       } catch (err) {
-        log.warn('Failed to release Lease', { namespace, name, error: errorMessage(err) });
+        log.warn('Failed to release Lease', { namespace, name, error: describe(err) });
       }
     },
   };
+}
+
+function describe(err: unknown): string {
+  const status = apiStatus(err);
+  return status ? `${status}: ${apiMessage(err)}` : apiMessage(err);
 }
