@@ -1,0 +1,100 @@
+// The API server restarts while the operator runs: the operator (a real process with the
+// manifests' RBAC and leader election on) resumes without a restart of its own. Uses a control
+// plane of its own so the shared one is not disturbed.
+import { startControlPlane, type ControlPlane } from '../../src/dev/control-plane.js';
+import { makeClients, type Clients } from '../../src/kube/client.js';
+import { kubeConfig } from '../harness/cluster.js';
+import { kubectl } from '../harness/kubectl.js';
+import {
+  applyManifests,
+  buildDist,
+  eventually,
+  forwardedServer,
+  httpPortOf,
+  jumpNode,
+  metric,
+  operatorKubeconfig,
+  spawnOperator,
+  type OperatorProcess,
+} from './operator-support.js';
+
+jest.setTimeout(300_000);
+
+let cp: ControlPlane | undefined;
+let admin: Clients;
+let kc: { path: string; cleanup: () => Promise<void> } | undefined;
+let op: OperatorProcess | undefined;
+const NS = 'restart';
+
+beforeAll(async () => {
+  const [plane] = await Promise.all([startControlPlane(), buildDist()]);
+  cp = plane;
+  await kubectl(cp, ['apply', '--server-side', '-f', 'crds/']);
+  await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  await applyManifests(cp);
+  await kubectl(cp, ['create', 'namespace', NS]);
+  admin = makeClients(kubeConfig(cp, 'admin'));
+  kc = await operatorKubeconfig(cp);
+});
+
+afterAll(async () => {
+  await op?.stop('SIGKILL');
+  await kc?.cleanup();
+  await cp?.stop();
+});
+
+const withPorts = async (names: string[]) => {
+  const all = (await admin.forwardedServers.list(NS)).items;
+  return names.every((n) => all.find((f) => f.metadata.name === n)?.status?.runnerPort);
+};
+
+async function create(prefix: string, count: number): Promise<string[]> {
+  const made = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      admin.forwardedServers.create(
+        NS,
+        forwardedServer(NS, `${prefix}${i}`, '', { jumpNodeRef: { name: 'hpc' } }),
+      ),
+    ),
+  );
+  return made.map((m) => m.metadata.name);
+}
+
+it('resumes after the API server restarts, without restarting itself', async () => {
+  op = spawnOperator('op-restart', kc!.path, {
+    JFO_NAMESPACE: NS,
+    JFO_LEADER_ELECTION_NAMESPACE: 'jfo-system',
+  });
+  const port = await httpPortOf(op);
+  await admin.jumpNodes.create(NS, jumpNode(NS, 'hpc'));
+  const before = await create('before', 10);
+  await eventually('the first servers to get ports', () => withPorts(before));
+  const pid = op.child.pid;
+
+  await cp!.restartApiServer();
+
+  // Changes made after the restart are picked up by the same process.
+  const after = await create('after', 10);
+  await admin.forwardedServers.delete(NS, before[0]!);
+  await eventually('the new servers to get ports', () => withPorts(after), 120_000);
+  await eventually("the deleted server's Service to go", async () => {
+    const svcs = await admin.core.listNamespacedService({ namespace: NS });
+    return !svcs.items.some((s) => s.metadata?.name === before[0]);
+  });
+  await admin.core.deleteNamespacedService({ name: after[0]!, namespace: NS });
+  await eventually('the Service to be recreated', async () => {
+    const svcs = await admin.core.listNamespacedService({ namespace: NS });
+    return svcs.items.some((s) => s.metadata?.name === after[0]);
+  });
+
+  expect(op.child.exitCode).toBeNull();
+  expect(op.child.pid).toBe(pid);
+  expect(await metric(port, 'jfo_operator_leader')).toBe(1);
+  const restarts =
+    op.lines('Restarting ForwardedServer informer').length +
+    op.lines('Re-listing ForwardedServer').length;
+  process.stderr.write(
+    `informer restarts logged: ${restarts}; leadership: ${op.lines('Started leading').length} start(s), ${op.lines('Stopped leading').length} stop(s)\n`,
+  );
+  expect(restarts).toBeGreaterThan(0);
+});
