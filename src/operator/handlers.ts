@@ -10,6 +10,9 @@ import { parseClaim } from '../resources/ports.js';
 import { objectKey } from '../names.js';
 import type { Informers } from './informers.js';
 
+/** How long claim changes are collected before the JumpNode's forwards count is rewritten. */
+export const CLAIM_BATCH_MS = 1000;
+
 export function wireHandlers(inf: Informers, servers: Controller, nodes: Controller): void {
   const { byKind, caches } = inf;
   const keyOf = (o: KubernetesObject) =>
@@ -55,7 +58,8 @@ export function wireHandlers(inf: Informers, servers: Controller, nodes: Control
   const claimChanged = (o: KubernetesObject) => {
     toOwner(FORWARDED_SERVER.kind, servers)(o);
     const c = parseClaim(o);
-    if (c) nodes.enqueue(objectKey(o.metadata?.namespace ?? '', c.jumpNode));
+    // Claims change in bursts (a thousand servers start): one JumpNode status write per second.
+    if (c) nodes.queue.addAfter(objectKey(o.metadata?.namespace ?? '', c.jumpNode), CLAIM_BATCH_MS);
   };
   byKind.portClaims.on('add', claimChanged);
   byKind.portClaims.on('update', claimChanged);

@@ -11,6 +11,7 @@ import { jumpNodeReconciler } from '../controller/jumpnode.js';
 import { WorkQueue } from '../controller/queue.js';
 import { makeEventRecorder } from '../controller/recorder.js';
 import { apiMessage, apiStatus, makeClients } from '../kube/client.js';
+import { useKeepAlive } from '../kube/keepalive.js';
 import { defaultIdentity, startLeaderElection, type LeaderElector } from '../kube/leader.js';
 import type { Logger } from '../log.js';
 import type { OperatorConfig } from './config.js';
@@ -43,6 +44,7 @@ export async function startOperator(
 ): Promise<RunningOperator> {
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
+  const closeConnections = useKeepAlive(deps.kc);
   const clients = makeClients(deps.kc);
   const identity = defaultIdentity(config.podName);
   let elector: LeaderElector | undefined;
@@ -164,6 +166,7 @@ export async function startOperator(
       await Promise.all(informers.all.map((i) => i.stop()));
       await recorder.close();
       await http.close();
+      closeConnections();
     },
   };
 }

@@ -34,27 +34,28 @@ export function serverEvents(
   const events: EventSpec[] = [];
   const before = findCondition(prev?.conditions, 'Ready');
   const ready = findCondition(next.conditions, 'Ready')!;
-  if (next.runnerPort && next.runnerPort !== prev?.runnerPort)
-    events.push({
-      type: 'Normal',
-      reason: 'PortAllocated',
-      action: 'AllocatePort',
-      note: `Allocated runner port ${next.runnerPort} on JumpNode ${jumpNode}`,
-    });
-  if (SERVER_PROBLEMS.has(ready.reason) && before?.reason !== ready.reason)
+  const port =
+    next.runnerPort && next.runnerPort !== prev?.runnerPort
+      ? `Allocated runner port ${next.runnerPort} on JumpNode ${jumpNode}`
+      : undefined;
+  const problem = SERVER_PROBLEMS.has(ready.reason) && before?.reason !== ready.reason;
+  if (problem)
     events.push({
       type: 'Warning',
       reason: ready.reason,
       action: 'Reconcile',
       note: ready.message,
     });
-  else if (next.phase !== prev?.phase)
+  if (!problem && next.phase !== prev?.phase)
+    // One Event per transition: a new port is told together with the new phase.
     events.push({
       type: next.phase === 'Failed' ? 'Warning' : 'Normal',
       reason: next.phase,
       action: 'Reconcile',
-      note: ready.message,
+      note: port ? `${port}. ${ready.message}` : ready.message,
     });
+  else if (port)
+    events.push({ type: 'Normal', reason: 'PortAllocated', action: 'AllocatePort', note: port });
   return events;
 }
 

@@ -219,11 +219,22 @@ describe('computeServerStatus: phase and Ready', () => {
 describe('serverEvents', () => {
   const at = (fs: ForwardedServer, o: ServerObservation) =>
     computeServerStatus(fs, o, NOW, GRACE).status;
-  it('records the port and the phase of a new server', () => {
+  it('records the port with the phase of a new server, in one Event', () => {
     const next = at(server(tunnel), applied);
-    expect(serverEvents(undefined, next, 'hpc').map((e) => [e.type, e.reason])).toEqual([
-      ['Normal', 'PortAllocated'],
-      ['Normal', 'Connecting'],
+    const ev = serverEvents(undefined, next, 'hpc');
+    expect(ev.map((e) => [e.type, e.reason])).toEqual([['Normal', 'Connecting']]);
+    expect(ev[0]!.note).toMatch(/^Allocated runner port 20001 on JumpNode hpc\. Waiting for/);
+  });
+  it('records a new port alone when the phase stays', () => {
+    const prev = at(server(tunnel), applied);
+    const next = at(server(tunnel), { ...applied, runnerPort: 20002 });
+    expect(serverEvents(prev, next, 'hpc')).toEqual([
+      {
+        type: 'Normal',
+        reason: 'PortAllocated',
+        action: 'AllocatePort',
+        note: 'Allocated runner port 20002 on JumpNode hpc',
+      },
     ]);
   });
   it('records nothing when nothing changed', () => {
