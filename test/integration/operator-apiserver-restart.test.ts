@@ -97,4 +97,14 @@ it('resumes after the API server restarts, without restarting itself', async () 
     `informer restarts logged: ${restarts}; leadership: ${op.lines('Started leading').length} start(s), ${op.lines('Stopped leading').length} stop(s)\n`,
   );
   expect(restarts).toBeGreaterThan(0);
+
+  // SIGTERM: a clean exit that hands the Lease back.
+  await op.stop('SIGTERM');
+  expect(op.child.exitCode).toBe(0);
+  expect(op.lines('Released Lease')).toHaveLength(1);
+  const lease = await admin.coordination.readNamespacedLease({
+    name: 'jupyterhub-forward-operator',
+    namespace: 'jfo-system',
+  });
+  expect(lease.spec?.holderIdentity ?? '').toBe('');
 });

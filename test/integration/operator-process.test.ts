@@ -161,6 +161,11 @@ describe('operator process', () => {
       return undefined;
     });
 
+    for (const port of [leaderPort, standbyPort]) {
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      // A standby is ready too: it only waits for leadership, with synced caches.
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    }
     const names = await createServers(20, 'ha', 'hpc');
     await eventually('20 servers with ports', async () => withPort(await servers()).length === 20);
     expect(leader.lines('Updated ForwardedServer status').length).toBeGreaterThanOrEqual(20);
@@ -179,6 +184,19 @@ describe('operator process', () => {
         'controller="ForwardedServer",result="success"',
       ),
     ).toBeGreaterThanOrEqual(20);
+    expect(await metric(leaderPort, 'jfo_operator_informer_synced', 'informer="PortClaim"')).toBe(
+      1,
+    );
+    expect(
+      await metric(
+        leaderPort,
+        'jfo_operator_reconcile_duration_seconds_count',
+        'controller="ForwardedServer"',
+      ),
+    ).toBeGreaterThanOrEqual(20);
+    expect(
+      await metric(leaderPort, 'jfo_operator_workqueue_depth', 'controller="JumpNode"'),
+    ).toBeDefined();
     const ev = await admin.events.listNamespacedEvent({ namespace: ns.name });
     const ours = ev.items.filter(
       (e) => e.reportingController === 'forward.hub.jupyter.org/operator',
