@@ -3,44 +3,32 @@
 // Events for the transitions -> release claims the status no longer names.
 //
 // Deletion needs no finalizer: the Service, EndpointSlice and port claim carry a controller
-// reference to the ForwardedServer, and the garbage collector removes them with it.
-import { isDeepStrictEqual } from 'node:util';
+// reference to the ForwardedServer, and the garbage collector removes them with it (the
+// reconcile of a vanished server deletes them too, without waiting for the collector).
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import {
-  API_VERSION,
-  FORWARDED_SERVER,
-  type ForwardedServer,
-  type JumpNode,
-} from '../api/types.js';
-import { isNotFound } from '../kube/client.js';
-import { FIELD_MANAGER, objectKey, serverResourceName, splitKey } from '../names.js';
-import {
-  computeServerStatus,
-  ownedServerStatus,
-  type OwnedServerStatus,
-  type ServerObservation,
-} from '../resources/server-status.js';
+import { FORWARDED_SERVER, type ForwardedServer, type JumpNode } from '../api/types.js';
+import { serverResourceName, splitKey } from '../names.js';
+import { computeServerStatus, type ServerObservation } from '../resources/server-status.js';
 import {
   buildDirectEndpointSlice,
   buildDirectService,
   buildTunnelService,
   serverUrl,
 } from '../resources/service.js';
-import { serverEvents, type EventSpec } from '../resources/transitions.js';
+import type { EventSpec } from '../resources/transitions.js';
 import type { EnsureResult } from './children.js';
 import type { ControllerContext } from './context.js';
 import type { ReconcileResult } from './controller.js';
 import { ensurePort, heldClaims, releaseClaims, type Claim } from './ports.js';
 import { deleteOrphans, type ChildSource } from './orphans.js';
 import { WrittenStatus } from './written.js';
+import { writeStatus, type Written } from './server-status-writer.js';
 
 interface Converged {
   observed: ServerObservation;
   release: Claim[];
   events: EventSpec[];
 }
-
-type Written = WrittenStatus<ForwardedServer['status']>;
 
 export function forwardedServerReconciler(ctx: ControllerContext) {
   const written: Written = new WrittenStatus();
@@ -165,58 +153,6 @@ async function cancel(
   }
   const done = computeServerStatus(fs, { cancelDone: true }, now(), grace).status;
   await writeStatus(ctx, written, fs, done, []);
-}
-
-/**
- * Writes the operator's status fields if they changed, then records the transitions. Returns a
- * copy of the server with the written status (cached objects are never modified).
- */
-async function writeStatus(
-  ctx: ControllerContext,
-  written: Written,
-  fs: ForwardedServer,
-  status: OwnedServerStatus,
-  childEvents: EventSpec[],
-): Promise<ForwardedServer> {
-  const target = { apiVersion: API_VERSION, kind: FORWARDED_SERVER.kind, metadata: fs.metadata };
-  for (const e of childEvents) ctx.recorder.record(target, e);
-  const stored = ownedServerStatus(fs.status);
-  if (isDeepStrictEqual(stored, status)) return fs;
-  const { namespace, name } = fs.metadata;
-  ctx.guard();
-  try {
-    await ctx.forwardedServers.applyStatus(
-      namespace!,
-      name,
-      API_VERSION,
-      FORWARDED_SERVER.kind,
-      status,
-      FIELD_MANAGER,
-    );
-  } catch (err) {
-    if (isNotFound(err)) return fs;
-    throw err;
-  }
-  ctx.log.info('Updated ForwardedServer status', { namespace, name, phase: status.phase });
-  for (const e of serverEvents(stored, status, fs.spec.jumpNodeRef?.name))
-    ctx.recorder.record(target, e);
-  const next = withOwned(fs.status, status);
-  written.remember(objectKey(namespace!, name), fs.metadata.resourceVersion, next);
-  return { ...fs, status: next };
-}
-
-/** The stored status with the operator's fields replaced, as the apply left it. */
-function withOwned(
-  stored: ForwardedServer['status'],
-  owned: OwnedServerStatus,
-): ForwardedServer['status'] {
-  const { phase: _p, url: _u, runnerPort: _r, serviceName: _s, ...others } = stored ?? {};
-  const mine = new Set(owned.conditions.map((c) => c.type));
-  const conditions = [
-    ...(stored?.conditions ?? []).filter((c) => !mine.has(c.type)),
-    ...owned.conditions,
-  ];
-  return { ...others, ...owned, conditions };
 }
 
 function childEvents(fs: ForwardedServer, kind: string, r: EnsureResult): EventSpec[] {

@@ -4,8 +4,12 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../clock.js';
 import { makeChildren } from '../controller/children.js';
-import { NotLeaderError, type ControllerContext } from '../controller/context.js';
-import { Controller } from '../controller/controller.js';
+import {
+  NotLeaderError,
+  type ControllerContext,
+  type OperatorSettings,
+} from '../controller/context.js';
+import { Controller, type ControllerObserver } from '../controller/controller.js';
 import { forwardedServerReconciler } from '../controller/forwardedserver.js';
 import { jumpNodeReconciler } from '../controller/jumpnode.js';
 import { WorkQueue } from '../controller/queue.js';
@@ -52,14 +56,13 @@ export async function startOperator(
   const guard = () => {
     if (!isLeader()) throw new NotLeaderError();
   };
-
-  const controllers: Controller[] = [];
   const informers = makeInformers(clients, {
     namespace: config.namespace,
     log,
     resyncMs: config.resyncSeconds * 1000,
     onResync: () => enqueueAll(informers, servers, nodes),
   });
+  const controllers: Controller[] = [];
   const metrics = makeMetrics(
     () => controllers,
     () => informers.all,
@@ -75,43 +78,18 @@ export async function startOperator(
     clock,
     log,
     guard,
-    settings: {
-      runner: {
-        image: config.runnerImage,
-        logLevel: config.runnerLogLevel,
-        ...(config.runnerImagePullPolicy ? { imagePullPolicy: config.runnerImagePullPolicy } : {}),
-      },
-      ...(config.localUrlHost ? { localUrlHost: config.localUrlHost } : {}),
-      jumpNodeGraceMs: config.jumpNodeGraceSeconds * 1000,
-    },
+    settings: settingsFrom(config),
   };
-  const controllerOpts = {
-    workers: config.workers,
-    log,
-    clock,
-    observer: metrics.observer,
-    describeError: describeApiError,
-  };
-  const servers = new Controller({
-    ...controllerOpts,
-    name: 'ForwardedServer',
-    queue: new WorkQueue({ clock }),
-    reconcile: forwardedServerReconciler(ctx),
-  });
-  const nodes = new Controller({
-    ...controllerOpts,
-    name: 'JumpNode',
-    queue: new WorkQueue({ clock }),
-    reconcile: jumpNodeReconciler(ctx),
-  });
+  const { servers, nodes } = makeControllers(ctx, config.workers, metrics.observer);
   controllers.push(servers, nodes);
   wireHandlers(informers, servers, nodes);
-
   const http = await startHttpServer(
     config.httpHost,
     config.httpPort,
     metrics.registry,
-    { unsynced: () => informers.all.filter((i) => !i.hasSynced()).map((i) => i.name) },
+    {
+      unsynced: () => informers.all.filter((i) => !i.hasSynced()).map((i) => i.name),
+    },
     log,
   );
 
@@ -125,30 +103,27 @@ export async function startOperator(
     metrics.setLeader(false);
     stopping = Promise.all(controllers.map((c) => c.stop())).then(() => {});
   };
-
   const synced = Promise.all(informers.all.map((i) => i.start())).then(() => {
     log.info('Informers synced', { informers: informers.all.length });
   });
   let closed = false;
-  const begun = synced.then(() => {
-    if (closed) return;
-    if (!config.leaderElection.enabled) return lead();
-    const le = config.leaderElection;
-    elector = startLeaderElection({
-      api: clients.coordination,
-      namespace: le.namespace,
-      name: le.name,
-      identity,
-      leaseDurationMs: le.leaseDurationSeconds * 1000,
-      renewDeadlineMs: le.renewDeadlineSeconds * 1000,
-      retryPeriodMs: le.retryPeriodSeconds * 1000,
-      clock,
-      log,
-      onStartedLeading: lead,
-      onStoppedLeading: standBy,
-    });
-  });
-  begun.catch(() => {});
+  // Lead (or compete for the Lease) only with synced caches.
+  void synced.then(
+    () => {
+      if (closed) return;
+      if (!config.leaderElection.enabled) return lead();
+      elector = startLeaderElection({
+        ...electionTimings(config),
+        api: clients.coordination,
+        identity,
+        clock,
+        log,
+        onStartedLeading: lead,
+        onStoppedLeading: standBy,
+      });
+    },
+    () => undefined,
+  );
 
   return {
     synced,
@@ -168,6 +143,52 @@ export async function startOperator(
       await http.close();
       closeConnections();
     },
+  };
+}
+
+function settingsFrom(config: Readonly<OperatorConfig>): OperatorSettings {
+  return {
+    runner: {
+      image: config.runnerImage,
+      logLevel: config.runnerLogLevel,
+      ...(config.runnerImagePullPolicy ? { imagePullPolicy: config.runnerImagePullPolicy } : {}),
+    },
+    ...(config.localUrlHost ? { localUrlHost: config.localUrlHost } : {}),
+    jumpNodeGraceMs: config.jumpNodeGraceSeconds * 1000,
+  };
+}
+
+function makeControllers(
+  ctx: ControllerContext,
+  workers: number,
+  observer: ControllerObserver,
+): { servers: Controller; nodes: Controller } {
+  const { clock, log } = ctx;
+  const common = { workers, log, clock, observer, describeError: describeApiError };
+  return {
+    servers: new Controller({
+      ...common,
+      name: 'ForwardedServer',
+      queue: new WorkQueue({ clock }),
+      reconcile: forwardedServerReconciler(ctx),
+    }),
+    nodes: new Controller({
+      ...common,
+      name: 'JumpNode',
+      queue: new WorkQueue({ clock }),
+      reconcile: jumpNodeReconciler(ctx),
+    }),
+  };
+}
+
+function electionTimings(config: Readonly<OperatorConfig>) {
+  const le = config.leaderElection;
+  return {
+    namespace: le.namespace,
+    name: le.name,
+    leaseDurationMs: le.leaseDurationSeconds * 1000,
+    renewDeadlineMs: le.renewDeadlineSeconds * 1000,
+    retryPeriodMs: le.retryPeriodSeconds * 1000,
   };
 }
 
