@@ -314,7 +314,7 @@ async function scenario(cp, c, name, live) {
   await watch.stop();
   const seconds = (end - t0) / 1000;
   log(
-    `${name}: ${N} servers with Service and runnerPort after ${seconds.toFixed(2)} s${createdAt ? ` (creating them took ${createdAt.toFixed(2)} s)` : ''}; RSS ${rest.toFixed(0)} MB at rest, peak ${peak.toFixed(0)} MB`,
+    `${name}: ${N} servers with Service and runnerPort after ${seconds.toFixed(2)} s${createdAt ? ` (creating them took ${createdAt.toFixed(2)} s)` : ''}; RSS ${rest.toFixed(0)} MB at rest, peak ${peak.toFixed(0)} MB${idle ? `, ${idle.toFixed(0)} MB before the servers` : ''}; load average ${loadavg()[0].toFixed(2)}`,
   );
   return { seconds, createdAt, rest, peak, idle, load: loadavg()[0] };
 }
@@ -342,7 +342,7 @@ async function main() {
     await c.core.createNamespace({ body: { metadata: { name: 'reference' } } });
     const refSeq = await anchor(sshd, c.core, 'reference', 1);
     log(
-      `reference, sequential: ${N} x (ssh -O check, ssh -O forward, create Service) in ${refSeq.toFixed(2)} s`,
+      `reference, sequential: ${N} x (ssh -O check, ssh -O forward, create Service) in ${refSeq.toFixed(2)} s; load average ${loadavg()[0].toFixed(2)}`,
     );
     const refPar = await anchor(sshd, c.core, 'reference', 20);
     log(`reference, 20 in flight: ${refPar.toFixed(2)} s`);
@@ -373,6 +373,10 @@ async function main() {
     );
     console.log(
       `| peak while converging | ${backlog.peak.toFixed(0)} MB | ${live.peak.toFixed(0)} MB | |`,
+    );
+    console.log(`| before the servers exist (synced, leading) | | ${live.idle.toFixed(0)} MB | |`);
+    console.log(
+      `\n1-minute load average at the end of each scenario: backlog ${backlog.load.toFixed(2)}, live ${live.load.toFixed(2)} (2 CPUs, shared with other work).`,
     );
   } finally {
     await cp.stop();
