@@ -1,6 +1,6 @@
 // The API server restarts while the operator runs: the operator (a real process with the
-// manifests' RBAC and leader election on) resumes without a restart of its own. Uses a control
-// plane of its own so the shared one is not disturbed.
+// manifests' RBAC, leader election on, watching all namespaces) resumes without a restart of its
+// own. Uses a control plane of its own so the shared one is not disturbed.
 import { startControlPlane, type ControlPlane } from '../../src/dev/control-plane.js';
 import { makeClients, type Clients } from '../../src/kube/client.js';
 import { kubeConfig } from '../harness/cluster.js';
@@ -61,8 +61,9 @@ async function create(prefix: string, count: number): Promise<string[]> {
 }
 
 it('resumes after the API server restarts, without restarting itself', async () => {
+  // All namespaces, as the manifests run it (this control plane is ours alone).
   op = spawnOperator('op-restart', kc!.path, {
-    JFO_NAMESPACE: NS,
+    JFO_NAMESPACE: '',
     JFO_LEADER_ELECTION_NAMESPACE: 'jfo-system',
   });
   const port = await httpPortOf(op);
