@@ -13,6 +13,7 @@ import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import { errorMessage, type Logger } from '../log.js';
 import type { LocalForwardSpec } from './desired.js';
+import { autoCork } from './cork.js';
 import type { SshSession } from './session.js';
 import { splice, type SpliceResult } from './splice.js';
 
@@ -141,7 +142,7 @@ export class LocalForwards {
       listening: false,
     };
     this.listeners.set(spec.key, l);
-    server.on('connection', (sock) => this.onConnection(l, sock));
+    server.on('connection', (sock: net.Socket) => this.onConnection(l, autoCork(sock)));
     server.on('error', (err) => this.onListenError(l, err));
     server.on('listening', () => {
       l.listening = true;

@@ -12,6 +12,7 @@ import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import { errorMessage, type Logger } from '../log.js';
 import type { RemoteForwardSpec } from './desired.js';
+import { autoCork } from './cork.js';
 import { splice, type SpliceResult } from './splice.js';
 
 export interface RemoteState {
@@ -185,7 +186,7 @@ export class RemoteForwards {
       return reject();
     }
     const { host, port } = r.spec.target;
-    const sock = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
+    const sock = autoCork(net.connect({ host, port, noDelay: true, allowHalfOpen: true }));
     this.sockets.add(sock);
     sock.on('close', () => this.sockets.delete(sock));
     const timer = this.opts.clock.setTimeout(

@@ -16,6 +16,7 @@ import ssh2 from 'ssh2';
 import type { Clock } from '../clock.js';
 import { errorMessage, type Logger } from '../log.js';
 import { backoffDelay, reconnectPolicy } from './backoff.js';
+import { autoCork } from './cork.js';
 import type { ConnectionSettings, SettingsResult } from './desired.js';
 import { hostKeyAlgorithms, verifyHostKey } from './hostkeys.js';
 
@@ -192,7 +193,9 @@ export class SshSession extends EventEmitter {
     const s = this.settings;
     if (!s || this.phase === 'closed') return;
     const id = ++this.attempts;
-    const sock = net.connect({ host: s.host, port: s.port, noDelay: true, keepAlive: true });
+    const sock = autoCork(
+      net.connect({ host: s.host, port: s.port, noDelay: true, keepAlive: true }),
+    );
     const client = new ssh2.Client();
     const a: Attempt = { id, client, sock, ready: false };
     this.attempt = a;
@@ -204,6 +207,13 @@ export class SshSession extends EventEmitter {
     client.on('error', (err: Attempt['error']) => {
       a.error ??= err;
     });
+    client.on('handshake', (n: ssh2.NegotiatedAlgorithms) =>
+      this.opts.log.debug('Negotiated SSH algorithms', {
+        kex: n.kex,
+        hostKey: n.serverHostKey,
+        cipher: n.cs.cipher,
+      }),
+    );
     client.on('ready', () => this.onReady(a));
     client.on('close', () => this.onClose(a));
     try {

@@ -28,7 +28,7 @@ const FLUSH_MS = 30_000;
 
 export function splice(
   sock: net.Socket,
-  channel: Duplex,
+  channel: Duplex & { close?(): void },
   aborted: () => boolean,
   done: (result: SpliceResult) => void,
 ): void {
@@ -43,7 +43,10 @@ export function splice(
   // ssh2 emits a channel's 'close' only after its readable side ended, which never happens while
   // unread data sits in a paused channel: discard it once the socket is gone.
   const dropChannel = () => {
-    channel.destroy();
+    // close() sends CHANNEL_CLOSE without the error objects destroy() makes on an ended stream.
+    if (!channel.writableEnded) channel.end();
+    if (channel.close) channel.close();
+    else channel.destroy();
     channel.resume();
   };
   const destroyBoth = () => {

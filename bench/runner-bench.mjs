@@ -1,0 +1,514 @@
+#!/usr/bin/env node
+// Tunnel runner benchmark: the runner (a real `node dist/cli.js runner` process against the local
+// API server) next to the anchor measured in the same run, OpenSSH `ssh -N -L`, both through the
+// same sshd on loopback with the same cipher (aes128-gcm@openssh.com). Measured, in interleaved
+// rounds so that noise from other work on the machine hits both paths alike:
+//   - bulk throughput: iperf3, 1 stream and 10 streams, upload and download (-R);
+//   - small requests: wrk -t1 -c10 --latency against a small Node HTTP server (keep-alive), and
+//     with `Connection: close` (every request opens a new forwarded connection);
+//   - memory: the runner's RSS with 1000 idle forwards (and ssh's with 1000 -L forwards).
+// The direct loopback path is measured once as the physical limit.
+//
+// Usage: npm run build && node bench/runner-bench.mjs [--rounds 3] [--seconds 5] [--idle 1000]
+//        [--only <test name part>] [--no-warmup] [--profile DIR] (a V8 CPU profile of the runner)
+// Prints raw figures, then a Markdown table with medians and ratios (runner / OpenSSH).
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync, readdirSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startControlPlane } from '../dist/dev/control-plane.js';
+import { loadKubeConfig, makeClients } from '../dist/kube/client.js';
+
+const execFileP = promisify(execFile);
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const ROUNDS = arg('rounds', 3);
+const SECONDS = arg('seconds', 5);
+const IDLE = arg('idle', 1000);
+const ONLY = (() => {
+  const i = process.argv.indexOf('--only');
+  return i > 0 ? process.argv[i + 1] : '';
+})();
+const PROFILE_DIR = (() => {
+  const i = process.argv.indexOf('--profile');
+  return i > 0 ? process.argv[i + 1] : undefined;
+})();
+const CIPHER = 'aes128-gcm@openssh.com';
+const ROOT = new URL('..', import.meta.url).pathname;
+const API = 'forward.hub.jupyter.org/v1alpha1';
+const NS = 'bench';
+
+const dir = mkdtempSync(join(tmpdir(), 'jfo-runner-bench-'));
+const children = [];
+let controlPlane;
+const log = (msg) => process.stderr.write(`${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function start(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  child.output = '';
+  child.stdout.on('data', (d) => (child.output += d));
+  child.stderr.on('data', (d) => (child.output += d));
+  children.push(child);
+  return child;
+}
+
+function stopAll() {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+process.on('exit', () => {
+  stopAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitPort(port, what) {
+  for (let i = 0; i < 400; i++) {
+    const ok = await new Promise((r) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await sleep(25);
+  }
+  throw new Error(`${what} did not listen on ${port}`);
+}
+
+async function startSshd() {
+  const d = join(dir, 'sshd');
+  mkdirSync(d);
+  mkdirSync('/run/sshd', { recursive: true });
+  for (const k of ['host', 'client'])
+    await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(d, k)]);
+  writeFileSync(join(d, 'authorized_keys'), readFileSync(join(d, 'client.pub')));
+  const port = await freePort();
+  const config = [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${join(d, 'host')}`,
+    'PidFile none',
+    `AuthorizedKeysFile ${join(d, 'authorized_keys')}`,
+    'PermitRootLogin prohibit-password',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'StrictModes no',
+    'AllowTcpForwarding yes',
+    'MaxStartups 200:30:400',
+    `Ciphers ${CIPHER}`,
+    '',
+  ].join('\n');
+  writeFileSync(join(d, 'sshd_config'), config);
+  const child = start('/usr/sbin/sshd', ['-D', '-e', '-f', join(d, 'sshd_config')]);
+  await waitPort(port, 'sshd');
+  return {
+    pid: child.pid,
+    port,
+    key: join(d, 'client'),
+    privateKey: readFileSync(join(d, 'client'), 'utf8'),
+    hostKey: readFileSync(join(d, 'host.pub'), 'utf8').trim(),
+  };
+}
+
+const HTTP_SERVER = `require('http').createServer((q, s) => s.end('hello world\\n')).listen(+process.argv[1], '127.0.0.1')`;
+
+async function setUpCluster(sshd) {
+  const cp = await startControlPlane({ controllerManager: false });
+  controlPlane = cp;
+  await execFileP(join(cp.binDir, 'kubectl'), [
+    `--kubeconfig=${cp.kubeconfigPath}`,
+    'apply',
+    '--server-side',
+    '-f',
+    join(ROOT, 'crds'),
+  ]);
+  await execFileP(join(cp.binDir, 'kubectl'), [
+    `--kubeconfig=${cp.kubeconfigPath}`,
+    'wait',
+    '--for=condition=Established',
+    'crd',
+    '--all',
+  ]);
+  const c = makeClients(loadKubeConfig(cp.kubeconfigPath));
+  await c.core.createNamespace({ body: { metadata: { name: NS } } });
+  await c.core.createNamespacedSecret({
+    namespace: NS,
+    body: { metadata: { name: 'key' }, stringData: { 'ssh-privatekey': sshd.privateKey } },
+  });
+  return { cp, c };
+}
+
+async function createJumpNode(c, name, sshd) {
+  await c.jumpNodes.create(NS, {
+    apiVersion: API,
+    kind: 'JumpNode',
+    metadata: { name, namespace: NS },
+    spec: {
+      host: '127.0.0.1',
+      port: sshd.port,
+      username: 'root',
+      privateKeySecretRef: { name: 'key' },
+      hostKeys: [sshd.hostKey],
+    },
+  });
+}
+
+async function createServer(c, jumpNode, name, target, runnerPort) {
+  await c.forwardedServers.create(NS, {
+    apiVersion: API,
+    kind: 'ForwardedServer',
+    metadata: { name, namespace: NS },
+    spec: { user: { name, id: 1 }, startId: 's', jumpNodeRef: { name: jumpNode }, target },
+  });
+  await c.forwardedServers.applyStatus(NS, name, API, 'ForwardedServer', { runnerPort }, 'bench');
+}
+
+function startRunner(cp, jumpNode) {
+  const flags = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+  const child = start(process.execPath, [...flags, join(ROOT, 'dist', 'cli.js'), 'runner'], {
+    env: {
+      PATH: process.env.PATH,
+      KUBECONFIG: cp.kubeconfigPath,
+      JFO_NAMESPACE: NS,
+      JFO_JUMPNODE: jumpNode,
+      JFO_POD_NAME: `${jumpNode}-bench`,
+      JFO_HTTP_PORT: '0',
+      JFO_HTTP_HOST: '127.0.0.1',
+      JFO_LISTEN_HOST: '127.0.0.1',
+      JFO_LOG_LEVEL: 'debug',
+      JFO_STATUS_QPS: '200',
+      JFO_STATUS_BURST: '200',
+    },
+  });
+  return child;
+}
+
+async function iperf(port, streams, reverse) {
+  const args = [
+    '-c',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-t',
+    String(SECONDS),
+    '-P',
+    String(streams),
+    '-J',
+  ];
+  if (reverse) args.push('-R');
+  // The iperf3 server runs one test at a time and may still be finishing the previous one.
+  for (let attempt = 1; ; attempt++) {
+    const { stdout } = await execFileP('iperf3', args, { maxBuffer: 64 << 20 }).catch((e) => e);
+    const result = JSON.parse(stdout || '{}');
+    if (result.end?.sum_received) return result.end.sum_received.bits_per_second / 1e9;
+    if (attempt >= 5) throw new Error(`iperf3 failed: ${result.error ?? stdout}`);
+    log(`iperf3: ${result.error ?? 'no result'}; retrying`);
+    await sleep(1000);
+  }
+}
+
+async function wrk(port, close) {
+  const args = ['-t1', '-c10', `-d${SECONDS}s`, '--latency'];
+  if (close) args.push('-H', 'Connection: close');
+  args.push(`http://127.0.0.1:${port}/`);
+  const { stdout } = await execFileP('wrk', args);
+  const ms = (label) => {
+    const m = new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`).exec(stdout);
+    if (!m) return NaN;
+    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
+  };
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]),
+    p50: ms('50%'),
+    p99: ms('99%'),
+    errors: errors ? errors[0] : '',
+  };
+}
+
+/** CPU seconds (user + system) used so far by a process and its descendants. */
+function cpuSeconds(root) {
+  const stat = new Map();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const t = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
+      stat.set(Number(e), { ppid: Number(f[1]), cpu: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // gone
+    }
+  }
+  let total = 0;
+  const walk = (pid) => {
+    total += stat.get(pid)?.cpu ?? 0;
+    for (const [child, s] of stat) if (s.ppid === pid) walk(child);
+  };
+  walk(root);
+  return total / 100;
+}
+
+/** Runs fn and adds the CPU seconds the forwarder and sshd used meanwhile. */
+async function withCpu(pids, fn) {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  const result = await fn();
+  const cpu = Object.fromEntries(
+    Object.entries(pids).map(([k, pid]) => [k, +(cpuSeconds(pid) - before[k]).toFixed(2)]),
+  );
+  return typeof result === 'object' ? { ...result, cpu } : { value: result, cpu };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function rssMiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) / 1024;
+}
+
+async function metric(runner, name) {
+  const port = Number(
+    /"port":(\d+)/.exec(runner.output.split('\n').find((l) => l.includes('Serving health')))[1],
+  );
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(name));
+  return line ? Number(line.split(' ').pop()) : undefined;
+}
+
+async function throughputAndRequests(paths) {
+  const tests = [
+    ['iperf3 1 stream, Gbit/s', (p) => iperf(p.iperf, 1, false)],
+    ['iperf3 1 stream -R, Gbit/s', (p) => iperf(p.iperf, 1, true)],
+    ['iperf3 10 streams, Gbit/s', (p) => iperf(p.iperf, 10, false)],
+    ['iperf3 10 streams -R, Gbit/s', (p) => iperf(p.iperf, 10, true)],
+    ['wrk keep-alive', (p) => wrk(p.http, false)],
+    ['wrk Connection: close', (p) => wrk(p.http, true)],
+  ];
+  const raw = {};
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [name, run] of tests.filter(([n]) => n.includes(ONLY))) {
+      // Alternate which path goes first in each round.
+      const order = round % 2 ? ['runner', 'openssh'] : ['openssh', 'runner'];
+      for (const path of order) {
+        const r = await withCpu({ forwarder: paths[path].pid, sshd: paths.sshdPid }, () =>
+          run(paths[path]),
+        );
+        ((raw[name] ??= {})[path] ??= []).push(r);
+        log(`round ${round} ${name} ${path}: ${JSON.stringify(r)}`);
+      }
+    }
+  }
+  return raw;
+}
+
+async function idleMemory(cp, c, sshd, target) {
+  await createJumpNode(c, 'idle', sshd);
+  const base = 42000;
+  const ports = [];
+  for (let p = base; ports.length < IDLE && p < 60000; p++) {
+    const free = await new Promise((r) => {
+      const s = net.createServer().once('error', () => r(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => r(true)));
+    });
+    if (free) ports.push(p);
+  }
+  for (let i = 0; i < ports.length; i += 50)
+    await Promise.all(
+      ports.slice(i, i + 50).map((p, j) => createServer(c, 'idle', `idle-${i + j}`, target, p)),
+    );
+  const runner = startRunner(cp, 'idle');
+  for (let i = 0; i < 600; i++) {
+    await sleep(500);
+    if (
+      runner.output.includes('Serving health') &&
+      (await metric(runner, 'jfo_runner_forwards{state="listening"}')) === IDLE
+    )
+      break;
+  }
+  // Let the first probes and status writes settle, then measure the idle process.
+  await sleep(15_000);
+  const listening = await metric(runner, 'jfo_runner_forwards{state="listening"}');
+  const runnerRss = rssMiB(runner.pid);
+  const heap = (await metric(runner, 'jfo_runner_nodejs_heap_size_used_bytes')) / 2 ** 20;
+  const args = [
+    '-N',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-i',
+    sshd.key,
+    '-p',
+    String(sshd.port),
+  ];
+  for (const p of ports) args.push('-L', `127.0.0.1:${p + 10000}:${target.host}:${target.port}`);
+  const ssh = start('ssh', [...args, 'root@127.0.0.1']);
+  await waitPort(ports[ports.length - 1] + 10000, 'ssh -L (1000 forwards)');
+  await sleep(2000);
+  const sshRss = rssMiB(ssh.pid);
+  return { forwards: listening, runnerRss, heap, sshRss };
+}
+
+function table(raw, direct, memory) {
+  const rows = [
+    '| measure | runner (median) | OpenSSH `ssh -L` (median) | ratio runner/OpenSSH | direct loopback |',
+    '|---|---|---|---|---|',
+  ];
+  const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+  const row = (label, r, o, d, digits = 2) =>
+    rows.push(
+      `| ${label} | ${f(r, digits)} | ${f(o, digits)} | **${f(r / o)}x** | ${f(d, digits)} |`,
+    );
+  for (const [name, v] of Object.entries(raw)) {
+    const m = (path, fn) => median(v[path].map(fn));
+    if (name.startsWith('iperf3')) {
+      row(
+        name,
+        m('runner', (x) => x.value),
+        m('openssh', (x) => x.value),
+        direct[name],
+      );
+      // CPU seconds per GB moved: forwarder process, and sshd (all its processes).
+      const perGB = (x, who) => x.cpu[who] / ((x.value * SECONDS) / 8);
+      for (const who of ['forwarder', 'sshd'])
+        row(
+          `${name.replace(', Gbit/s', '')}: ${who} CPU s/GB (lower is better)`,
+          m('runner', (x) => perGB(x, who)),
+          m('openssh', (x) => perGB(x, who)),
+          NaN,
+        );
+    } else {
+      for (const [k, label, better] of [
+        ['rps', 'req/s', 'higher'],
+        ['p50', 'p50 ms', 'lower'],
+        ['p99', 'p99 ms', 'lower'],
+      ])
+        row(
+          `${name} ${label} (${better} is better)`,
+          m('runner', (x) => x[k]),
+          m('openssh', (x) => x[k]),
+          direct[name]?.[k],
+          k === 'rps' ? 0 : 3,
+        );
+      const per1k = (x) => (x.cpu.forwarder * 1000) / ((x.rps * SECONDS) / 1000);
+      row(
+        `${name}: forwarder CPU ms per 1000 requests (lower is better)`,
+        m('runner', per1k),
+        m('openssh', per1k),
+        NaN,
+      );
+    }
+  }
+  if (memory)
+    rows.push(
+      `| RSS with ${memory.forwards} idle forwards, MiB | ${f(memory.runnerRss, 1)} (JS heap ${f(memory.heap, 1)}) | ${f(memory.sshRss, 1)} | ${f(memory.runnerRss / memory.sshRss)}x | goal < 150 MB |`,
+    );
+  return rows.join('\n');
+}
+
+async function main() {
+  log(
+    `Machine: ${cpus().length} x ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`,
+  );
+  const sshd = await startSshd();
+  const [iperfPort, httpPort] = [await freePort(), await freePort()];
+  start('iperf3', ['-s', '-p', String(iperfPort)]);
+  start(process.execPath, ['-e', HTTP_SERVER, String(httpPort)]);
+  await waitPort(iperfPort, 'iperf3');
+  await waitPort(httpPort, 'http server');
+  const { cp, c } = await setUpCluster(sshd);
+  await createJumpNode(c, 'bench', sshd);
+  const runnerPorts = { iperf: await freePort(), http: await freePort() };
+  await createServer(
+    c,
+    'bench',
+    'iperf',
+    { host: '127.0.0.1', port: iperfPort },
+    runnerPorts.iperf,
+  );
+  await createServer(c, 'bench', 'http', { host: '127.0.0.1', port: httpPort }, runnerPorts.http);
+  const runner = startRunner(cp, 'bench');
+  await waitPort(runnerPorts.iperf, 'runner').catch((err) => {
+    throw new Error(`${err.message}: ${runner.output}`);
+  });
+  await waitPort(runnerPorts.http, 'runner');
+  const sshPorts = { iperf: await freePort(), http: await freePort() };
+  const ssh = start('ssh', [
+    '-N',
+    '-c',
+    CIPHER,
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-i',
+    sshd.key,
+    '-p',
+    String(sshd.port),
+    '-L',
+    `127.0.0.1:${sshPorts.iperf}:127.0.0.1:${iperfPort}`,
+    '-L',
+    `127.0.0.1:${sshPorts.http}:127.0.0.1:${httpPort}`,
+    'root@127.0.0.1',
+  ]);
+  await waitPort(sshPorts.iperf, 'ssh -L');
+  // Warm up both paths (JIT, TCP buffers).
+  if (!process.argv.includes('--no-warmup'))
+    for (const p of [runnerPorts, sshPorts]) await iperf(p.iperf, 1, false).catch(() => 0);
+  const negotiated = runner.output.split('\n').find((l) => l.includes('Negotiated SSH algorithms'));
+  log(`runner: ${negotiated}`);
+
+  const direct = {};
+  const directPaths = { iperf: iperfPort, http: httpPort };
+  direct['iperf3 1 stream, Gbit/s'] = await iperf(directPaths.iperf, 1, false);
+  direct['iperf3 1 stream -R, Gbit/s'] = await iperf(directPaths.iperf, 1, true);
+  direct['iperf3 10 streams, Gbit/s'] = await iperf(directPaths.iperf, 10, false);
+  direct['iperf3 10 streams -R, Gbit/s'] = await iperf(directPaths.iperf, 10, true);
+  direct['wrk keep-alive'] = await wrk(directPaths.http, false);
+  direct['wrk Connection: close'] = await wrk(directPaths.http, true);
+  log(`direct: ${JSON.stringify(direct)}`);
+
+  const raw = await throughputAndRequests({
+    runner: { ...runnerPorts, pid: runner.pid },
+    openssh: { ...sshPorts, pid: ssh.pid },
+    sshdPid: sshd.pid,
+  });
+  log(
+    `runner RSS after the throughput runs: ${rssMiB(runner.pid).toFixed(1)} MiB; ssh: ${rssMiB(ssh.pid).toFixed(1)} MiB`,
+  );
+  runner.kill('SIGTERM');
+  ssh.kill('SIGTERM');
+  await new Promise((r) => (runner.exitCode !== null ? r() : runner.once('exit', r)));
+  const memory =
+    IDLE > 0 ? await idleMemory(cp, c, sshd, { host: '127.0.0.1', port: httpPort }) : undefined;
+  log(`memory: ${JSON.stringify(memory)}`);
+  process.stdout.write(`\n${JSON.stringify({ raw, direct, memory, negotiated })}\n\n`);
+  process.stdout.write(`${table(raw, direct, memory)}\n`);
+}
+
+main()
+  .catch((err) => {
+    log(`Benchmark failed: ${err.stack ?? err}`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    stopAll();
+    await controlPlane?.stop();
+    process.exit();
+  });
