@@ -147,15 +147,26 @@ async function connectMaster(sshd) {
   if (code !== 0) throw new Error(`ssh master exited with ${code}`);
 }
 
+let anchorRetries = 0;
+
 async function anchor(sshd, core, namespace, concurrency) {
   const ids = Array.from({ length: N }, (_, i) => i);
   const t0 = performance.now();
   await pool(ids, concurrency, async (i) => {
-    // A free local port, as the reference's random_port() picks one.
-    const port = await freePort();
-    const spec = `-L0.0.0.0:${port}:127.0.0.1:9`;
-    await execFileP('ssh', sshArgs(sshd, ['-O', 'check']));
-    await execFileP('ssh', sshArgs(sshd, ['-O', 'forward', spec]));
+    // A free local port, as the reference's random_port() picks one. Another process may take
+    // it before ssh binds it (the reference then fails the spawn, W-42); the anchor retries.
+    let port;
+    for (let attempt = 0; ; attempt++) {
+      port = await freePort();
+      await execFileP('ssh', sshArgs(sshd, ['-O', 'check']));
+      try {
+        await execFileP('ssh', sshArgs(sshd, ['-O', 'forward', `-L0.0.0.0:${port}:127.0.0.1:9`]));
+        break;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        anchorRetries++;
+      }
+    }
     await core.createNamespacedService({
       namespace,
       body: {
@@ -345,7 +356,9 @@ async function main() {
       `reference, sequential: ${N} x (ssh -O check, ssh -O forward, create Service) in ${refSeq.toFixed(2)} s; load average ${loadavg()[0].toFixed(2)}`,
     );
     const refPar = await anchor(sshd, c.core, 'reference', 20);
-    log(`reference, 20 in flight: ${refPar.toFixed(2)} s`);
+    log(
+      `reference, 20 in flight: ${refPar.toFixed(2)} s; forwards retried on a taken port: ${anchorRetries}`,
+    );
     await execFileP('ssh', sshArgs(sshd, ['-O', 'exit'])).catch(() => undefined);
 
     const r = (x) => (x / refSeq).toFixed(2);
