@@ -12,7 +12,7 @@
 //
 // Usage: npm run build && node bench/operator-bench.mjs [--servers 1000] [--workers 4]
 // Prints the raw figures and a Markdown table with ratios.
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -38,7 +38,15 @@ const dir = mkdtempSync(join(tmpdir(), 'jfo-operator-bench-'));
 const children = [];
 const log = (msg) => process.stderr.write(`${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let master; // the sshd whose ControlMaster runs (it daemonises, so it is not in `children`)
 process.on('exit', () => {
+  if (master) {
+    try {
+      execFileSync('ssh', sshArgs(master, ['-O', 'exit']), { stdio: 'ignore', timeout: 5000 });
+    } catch {
+      // already gone
+    }
+  }
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
@@ -350,6 +358,7 @@ async function main() {
 
     const sshd = await startSshd();
     await connectMaster(sshd);
+    master = sshd;
     await c.core.createNamespace({ body: { metadata: { name: 'reference' } } });
     const refSeq = await anchor(sshd, c.core, 'reference', 1);
     log(
@@ -360,6 +369,7 @@ async function main() {
       `reference, 20 in flight: ${refPar.toFixed(2)} s; forwards retried on a taken port: ${anchorRetries}`,
     );
     await execFileP('ssh', sshArgs(sshd, ['-O', 'exit'])).catch(() => undefined);
+    master = undefined;
 
     const r = (x) => (x / refSeq).toFixed(2);
     const p = (x) => (x / refPar).toFixed(2);
