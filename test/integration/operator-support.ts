@@ -1,7 +1,7 @@
 // Shared pieces of the operator's integration tests: fixtures, polling, the manifests' RBAC, and
 // the operator run in-process or as a real process (`node dist/cli.js operator`).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,15 +125,30 @@ export async function settle(op: RunningOperator): Promise<void> {
   });
 }
 
-/** Builds dist/ (the process tests run `node dist/cli.js`). */
+/** Newest modification time of the TypeScript sources under src/. */
+function newestSource(dir = join(ROOT, 'src')): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Builds dist/ when it is missing or older than src/ (the process tests run `node dist/cli.js`;
+ * `npm test` builds before jest, so then nothing is rebuilt under other tests' feet).
+ */
 export async function buildDist(): Promise<void> {
+  const entry = join(ROOT, 'dist', 'operator', 'main.js');
+  if (existsSync(entry) && statSync(join(ROOT, 'dist', 'cli.js')).mtimeMs >= newestSource()) return;
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   // Type errors elsewhere in the tree do not stop the emit; a missing entry point does.
   await execFileP(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT }).catch(
     () => undefined,
   );
-  if (!existsSync(join(ROOT, 'dist', 'operator', 'main.js')))
-    throw new Error('dist/operator/main.js missing after the build');
+  if (!existsSync(entry)) throw new Error('dist/operator/main.js missing after the build');
 }
 
 export interface OperatorProcess {
