@@ -80,7 +80,7 @@ async function main() {
   cleanup.push(() => cp.stop());
   const kubectl = (args) =>
     execFileP(join(cp.binDir, 'kubectl'), [`--kubeconfig=${cp.kubeconfigPath}`, ...args]);
-  await kubectl(['apply', '--server-side', '-f', 'crds/']);
+  await kubectl(['apply', '--server-side', '-k', 'crds/']);
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
   await kubectl(['create', 'namespace', NS]);
   const kc = loadKubeConfig(cp.kubeconfigPath);

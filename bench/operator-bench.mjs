@@ -346,7 +346,7 @@ async function main() {
   for (const sig of ['SIGINT', 'SIGTERM'])
     process.once(sig, () => cp.stop().finally(() => process.exit(1)));
   try {
-    await kubectl(cp, ['apply', '--server-side', '-f', 'crds/']);
+    await kubectl(cp, ['apply', '--server-side', '-k', 'crds/']);
     await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
     await kubectl(cp, ['apply', '--server-side', '-k', 'manifests/']);
     const kcAdmin = new k8s.KubeConfig();

@@ -19,7 +19,7 @@ export default async function globalSetup(): Promise<void> {
   const { restartApiServer: _r, stop: _s, ...info } = cp;
   writeFileSync(infoPath, JSON.stringify(info));
   process.env.JFO_TEST_CLUSTER = infoPath;
-  await kubectl(info, ['apply', '--server-side', '-f', 'crds/']);
+  await kubectl(info, ['apply', '--server-side', '-k', 'crds/']);
   await kubectl(info, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
   process.stderr.write(
     `\nTest control plane ready at ${cp.server} in ${Date.now() - started} ms\n`,

@@ -48,7 +48,7 @@ async function create(obj: Obj) {
 
 describe('installing', () => {
   it('re-applies the CRDs without error (idempotent) and applies the samples', async () => {
-    await kubectl(info, ['apply', '--server-side', '-f', 'crds/']);
+    await kubectl(info, ['apply', '--server-side', '-k', 'crds/']);
     const out = await kubectl(info, ['apply', '-n', ns, '-f', 'manifests/samples/']);
     expect(out).toContain('jumpnode.forward.hub.jupyter.org/hpc-login created');
     expect(out).toContain('forwardedserver.forward.hub.jupyter.org/jupyter-alice--gpu-lab created');

@@ -29,7 +29,7 @@ const NS = 'restart';
 beforeAll(async () => {
   const [plane] = await Promise.all([startControlPlane(), buildDist()]);
   cp = plane;
-  await kubectl(cp, ['apply', '--server-side', '-f', 'crds/']);
+  await kubectl(cp, ['apply', '--server-side', '-k', 'crds/']);
   await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
   await applyManifests(cp);
   await kubectl(cp, ['create', 'namespace', NS]);
