@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -314,6 +315,29 @@ export async function startRunnerProcess(o: RunnerOptions): Promise<RunnerProces
         child.kill(signal);
       }),
   };
+}
+
+/**
+ * Runner ports: bindable ports outside the kernel's ephemeral range (32768-60999), so that no
+ * outgoing connection of another process takes one between this check and the runner's listen.
+ */
+export async function runnerPorts(n: number, host = '127.0.0.1'): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) {
+    const p = 20000 + Math.floor(Math.random() * 12000);
+    if (ports.has(p)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(p, host, () => srv.close(() => resolve(true)));
+    });
+    if (free) ports.add(p);
+  }
+  return [...ports];
+}
+
+export async function runnerPort(host = '127.0.0.1'): Promise<number> {
+  return (await runnerPorts(1, host))[0]!;
 }
 
 /** A temporary directory removed by the returned function. */

@@ -7,7 +7,7 @@ import {
   type RemoteTopology,
   type TargetServer,
 } from '../harness/netns.js';
-import { freePort, startSshd, type Sshd } from '../harness/sshd.js';
+import { startSshd, type Sshd } from '../harness/sshd.js';
 import {
   condition,
   createJumpNode,
@@ -15,6 +15,7 @@ import {
   createServer,
   httpGet,
   runnerKubeconfig,
+  runnerPort,
   startRunnerProcess,
   tempDir,
   testNamespace,
@@ -63,7 +64,7 @@ describe('runner: two replicas for one JumpNode', () => {
       hostKeys: [sshd.hostPublicKey],
       runner: { replicas: 2 },
     });
-    const port = await freePort();
+    const port = await runnerPort();
     await createServer(
       t,
       'carol',

@@ -9,13 +9,14 @@ import {
   type RemoteTopology,
   type TargetServer,
 } from '../harness/netns.js';
-import { freePort, startSshd, type Sshd } from '../harness/sshd.js';
+import { startSshd, type Sshd } from '../harness/sshd.js';
 import {
   condition,
   createJumpNode,
   createKeySecret,
   createServer,
   runnerKubeconfig,
+  runnerPort,
   startRunnerProcess,
   tempDir,
   testNamespace,
@@ -91,7 +92,7 @@ describe('runner: remote forward', () => {
           target: { host: '127.0.0.1', port: hubPort },
         },
       },
-      await freePort(),
+      await runnerPort(),
     );
     // Before the runner runs, nothing listens there on the jump node.
     expect((await getOnJumpNode('/before')).code).not.toBe(0);

@@ -8,7 +8,7 @@ import {
   type RemoteTopology,
   type TargetServer,
 } from '../harness/netns.js';
-import { freePort, startSshd, type Sshd } from '../harness/sshd.js';
+import { startSshd, type Sshd } from '../harness/sshd.js';
 import { RESTARTED_AT_ANNOTATION } from '../../src/api/types.js';
 import {
   condition,
@@ -17,6 +17,7 @@ import {
   createServer,
   httpGet,
   runnerKubeconfig,
+  runnerPort,
   startRunnerProcess,
   tempDir,
   testNamespace,
@@ -67,7 +68,7 @@ describe('runner: jump node restarts', () => {
       hostKeys: [sshd.hostPublicKey],
       keepalive,
     });
-    const port = await freePort();
+    const port = await runnerPort();
     await createServer(
       t,
       `${name}-fs`,

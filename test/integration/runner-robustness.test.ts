@@ -8,13 +8,14 @@ import {
   type RemoteTopology,
   type TargetServer,
 } from '../harness/netns.js';
-import { freePort, startSshd, type Sshd } from '../harness/sshd.js';
+import { startSshd, type Sshd } from '../harness/sshd.js';
 import {
   createJumpNode,
   createKeySecret,
   createServer,
   httpGet,
   runnerKubeconfig,
+  runnerPort,
   startRunnerProcess,
   tempDir,
   testNamespace,
@@ -61,7 +62,7 @@ describe('runner: robustness', () => {
       privateKeySecretRef: { name: 'key' },
       hostKeys: [sshd.hostPublicKey],
     });
-    port = await freePort();
+    port = await runnerPort();
     await createServer(
       t,
       'eve',

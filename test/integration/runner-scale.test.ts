@@ -7,7 +7,7 @@ import {
   type RemoteTopology,
   type TargetServer,
 } from '../harness/netns.js';
-import { freePort, startSshd, type Sshd } from '../harness/sshd.js';
+import { startSshd, type Sshd } from '../harness/sshd.js';
 import {
   condition,
   createJumpNode,
@@ -15,6 +15,7 @@ import {
   createServer,
   httpGet,
   runnerKubeconfig,
+  runnerPorts,
   startRunnerProcess,
   tempDir,
   testNamespace,
@@ -78,11 +79,7 @@ describe('runner: 200 forwards over one SSH connection', () => {
       privateKeySecretRef: { name: 'key' },
       hostKeys: [sshd.hostPublicKey],
     });
-    const ports: number[] = [];
-    while (ports.length < FORWARDS) {
-      const p = await freePort();
-      if (!ports.includes(p)) ports.push(p);
-    }
+    const ports = await runnerPorts(FORWARDS);
     const names = ports.map((_, i) => `user-${i}`);
     await inBatches(names, 20, (name) =>
       createServer(

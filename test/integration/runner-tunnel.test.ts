@@ -8,7 +8,7 @@ import {
   type RemoteTopology,
   type TargetServer,
 } from '../harness/netns.js';
-import { freePort, startSshd, type Sshd } from '../harness/sshd.js';
+import { startSshd, type Sshd } from '../harness/sshd.js';
 import {
   condition,
   createJumpNode,
@@ -16,6 +16,7 @@ import {
   createServer,
   httpGet,
   runnerKubeconfig,
+  runnerPort,
   startRunnerProcess,
   tempDir,
   testNamespace,
@@ -66,7 +67,7 @@ describe('runner: traffic through the jump node', () => {
       hostKeys: [sshd.hostPublicKey],
       keepalive: { intervalSeconds: 2, countMax: 3 },
     });
-    const port = await freePort();
+    const port = await runnerPort();
     await createServer(
       t,
       'alice',
@@ -141,7 +142,7 @@ describe('runner: traffic through the jump node', () => {
       });
       // The key is authorised on the impostor too: only the host key check can stop it.
       other.authorize(sshd.clientPublicKey);
-      const port = await freePort();
+      const port = await runnerPort();
       await createServer(
         t,
         'bob',
