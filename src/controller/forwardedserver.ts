@@ -11,6 +11,7 @@ import { serverResourceName, splitKey } from '../names.js';
 import { computeServerStatus, type ServerObservation } from '../resources/server-status.js';
 import {
   buildDirectEndpointSlice,
+  unroutableReason,
   buildDirectService,
   buildTunnelService,
   serverUrl,
@@ -120,7 +121,11 @@ async function convergeDirect(ctx: ControllerContext, fs: ForwardedServer): Prom
   const svc = buildDirectService(fs);
   if (!svc) {
     await deleteChild(ctx, fs, serviceRef(fs), ctx.caches.services);
-    return { observed: {}, release, events };
+    const t = fs.spec.target;
+    const why = t && unroutableReason(t.host);
+    if (!t || !why) return { observed: {}, release, events };
+    const serviceSkipped = `No Service: the target ${t.host} is ${why}, which the cluster cannot route to; only a hub on the target's host can use the URL`;
+    return { observed: { url: serverUrl(fs, {}), serviceSkipped }, release, events };
   }
   const r = await ctx.children.ensure(svc, cached(ctx.caches.services, fs), uid);
   if (r.outcome === 'foreign') return { observed: { problem: foreign(r) }, release, events };

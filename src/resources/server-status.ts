@@ -25,6 +25,8 @@ export interface ServerObservation {
   problem?: { reason: ServerProblem; message: string };
   /** The Service exists and is ours. */
   serviceName?: string;
+  /** Direct server whose target the cluster cannot route to: no Service, and why. */
+  serviceSkipped?: string;
   runnerPort?: number;
   url?: string;
 }
@@ -99,6 +101,7 @@ function serviceReady(fs: ForwardedServer, o: ServerObservation): ConditionInput
       ? c('False', 'Cancelled', 'The Service was deleted and the runner port released')
       : c('False', 'Cancelling', 'Deleting the Service and releasing the runner port');
   if (o.problem) return c('False', o.problem.reason, o.problem.message);
+  if (o.serviceSkipped) return c('False', 'TargetNotRoutable', o.serviceSkipped);
   if (!o.serviceName)
     return c(
       'False',

@@ -14,6 +14,29 @@ export const SERVICE_PORT_NAME = 'http';
 /** Not the EndpointSlice controller's value, so it leaves the slice alone. */
 export const ENDPOINTSLICE_MANAGER = APP_NAME;
 
+/**
+ * Why the cluster cannot route to an IP target, or undefined when it can. Kubernetes refuses
+ * such addresses in an EndpointSlice (unspecified, loopback, link-local), and a Service in front
+ * of them would lead nowhere: only a hub on the same host as the target can use them.
+ */
+export function unroutableReason(host: string): string | undefined {
+  const family = isIP(host);
+  if (family === 4) {
+    const [a, b] = host.split('.').map(Number) as [number, number];
+    if (a === 0) return 'an unspecified address';
+    if (a === 127) return 'a loopback address';
+    if (a === 169 && b === 254) return 'a link-local address';
+    if (a === 224 && b === 0 && host.split('.')[2] === '0') return 'a link-local multicast address';
+  } else if (family === 6) {
+    const h = host.toLowerCase();
+    if (h === '::') return 'an unspecified address';
+    if (h === '::1') return 'a loopback address';
+    if (/^fe[89ab]/.test(h)) return 'a link-local address';
+    if (/^ff02:/.test(h)) return 'a link-local multicast address';
+  }
+  return undefined;
+}
+
 export function servicePort(fs: ForwardedServer): number {
   return fs.spec.service?.port ?? DEFAULTS.servicePort;
 }
@@ -62,10 +85,10 @@ export function buildTunnelService(fs: ForwardedServer, runnerPort: number): V1S
   };
 }
 
-/** The Service of a direct server; undefined while the target is unknown. */
+/** The Service of a direct server; undefined while the target is unknown or unroutable. */
 export function buildDirectService(fs: ForwardedServer): V1Service | undefined {
   const target = fs.spec.target;
-  if (!target) return undefined;
+  if (!target || unroutableReason(target.host)) return undefined;
   if (isIP(target.host) === 0) {
     return {
       apiVersion: 'v1',
@@ -100,7 +123,7 @@ export function buildDirectService(fs: ForwardedServer): V1Service | undefined {
 export function buildDirectEndpointSlice(fs: ForwardedServer): V1EndpointSlice | undefined {
   const target = fs.spec.target;
   const family = target ? isIP(target.host) : 0;
-  if (!target || family === 0) return undefined;
+  if (!target || family === 0 || unroutableReason(target.host)) return undefined;
   const m = meta(fs);
   return {
     apiVersion: 'discovery.k8s.io/v1',

@@ -480,6 +480,27 @@ describe('refusals and cancel', () => {
     expect(await getSvc('not-ivy')).toBeUndefined();
   });
 
+  it('serves a direct loopback target without a Service (the cluster cannot route to it) and says why', async () => {
+    op = await startInProcess(info, N());
+    const fs = await admin.forwardedServers.create(
+      N(),
+      forwardedServer(N(), 'kim', '', { target: { host: '127.0.0.1', port: 8000 } }),
+    );
+    const ready = await phaseOf(fs.metadata.name, 'Ready');
+    expect(ready.status?.url).toBe('http://127.0.0.1:8000');
+    expect(cond(ready, 'ServiceReady')).toMatchObject({
+      status: 'False',
+      reason: 'TargetNotRoutable',
+    });
+    expect(cond(ready, 'ServiceReady')?.message).toMatch(/127\.0\.0\.1 is a loopback address/);
+    expect(await getSvc(fs.metadata.name)).toBeUndefined();
+    // A routable target later gets its Service.
+    await admin.forwardedServers.patch(N(), fs.metadata.name, {
+      spec: { target: { host: '10.9.8.7', port: 8000 } },
+    });
+    await eventually('the Service of a routable target', () => getSvc(fs.metadata.name));
+  });
+
   it('cancels: the Service goes, the port is released, the phase is Cancelled', async () => {
     op = await startInProcess(info, N());
     await admin.jumpNodes.create(N(), jumpNode(N(), 'hpc'));

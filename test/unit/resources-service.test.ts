@@ -3,6 +3,7 @@ import { runnerSelector } from '../../src/names.js';
 import {
   buildDirectEndpointSlice,
   buildDirectService,
+  unroutableReason,
   buildTunnelService,
   serverUrl,
 } from '../../src/resources/service.js';
@@ -105,6 +106,33 @@ describe('direct servers', () => {
       'endpointslice-controller.k8s.io',
     );
   });
+
+  it.each([
+    '127.0.0.1',
+    '127.9.9.9',
+    '0.0.0.0',
+    '169.254.1.2',
+    '224.0.0.5',
+    '::1',
+    '::',
+    'fe80::1',
+    'ff02::1',
+  ])('get no Service and no EndpointSlice for the unroutable target %s', (ip) => {
+    const fs = server({ target: { host: ip, port: 8000 } });
+    expect(unroutableReason(ip)).toMatch(/address$/);
+    expect(buildDirectService(fs)).toBeUndefined();
+    expect(buildDirectEndpointSlice(fs)).toBeUndefined();
+  });
+
+  it.each([
+    '10.0.0.1',
+    '128.0.0.1',
+    '169.255.0.1',
+    '224.0.1.1',
+    'fd00::1',
+    '2001:db8::1',
+    'node1.example.org',
+  ])('treat %s as routable', (host) => expect(unroutableReason(host)).toBeUndefined());
 
   it('get no Service while the target is unknown', () => {
     expect(buildDirectService(server())).toBeUndefined();

@@ -138,12 +138,39 @@ describe('computeServerStatus: phase and Ready', () => {
       'DirectTarget',
     ],
     ['direct without target', server({}), {}, 'WaitingForTarget', 'False', 'WaitingForTarget'],
+    [
+      'direct with a loopback target: usable by a hub on the same host, so Ready',
+      server({ target: { host: '127.0.0.1', port: 8000 } }),
+      { url: 'http://127.0.0.1:8000', serviceSkipped: 'No Service: loopback' },
+      'Ready',
+      'True',
+      'DirectTarget',
+    ],
   ])('%s -> %s', (_n, fs, observed, phase, readyStatus, readyReason) => {
     const { status } = computeServerStatus(fs, observed, NOW, GRACE);
     expect(status.phase).toBe(phase);
     const ready = status.conditions.find((c) => c.type === 'Ready')!;
     expect([ready.status, ready.reason]).toEqual([readyStatus, readyReason]);
     expect(ready.message).not.toBe('');
+  });
+
+  it('says why a direct server with an unroutable target has no Service', () => {
+    const { status } = computeServerStatus(
+      server({ target: { host: '127.0.0.1', port: 8000 } }),
+      {
+        url: 'http://127.0.0.1:8000',
+        serviceSkipped: 'No Service: the target is a loopback address',
+      },
+      NOW,
+      GRACE,
+    );
+    const svc = status.conditions.find((c) => c.type === 'ServiceReady')!;
+    expect([svc.status, svc.reason, svc.message]).toEqual([
+      'False',
+      'TargetNotRoutable',
+      'No Service: the target is a loopback address',
+    ]);
+    expect(status.url).toBe('http://127.0.0.1:8000');
   });
 
   it('writes only the operator conditions, with observedGeneration', () => {
