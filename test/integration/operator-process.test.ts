@@ -163,8 +163,11 @@ describe('operator process', () => {
 
     for (const port of [leaderPort, standbyPort]) {
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
-      // A standby is ready too: it only waits for leadership, with synced caches.
-      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      // A standby becomes ready too (once its caches synced): it only waits for leadership.
+      await eventually(
+        `readiness of the replica on port ${port}`,
+        async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
+      );
     }
     const names = await createServers(20, 'ha', 'hpc');
     await eventually('20 servers with ports', async () => withPort(await servers()).length === 20);
