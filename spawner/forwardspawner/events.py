@@ -14,6 +14,19 @@ from typing import Any, AsyncIterator, Optional
 # How long a failing start waits before it raises, so the failure event reaches the spawn page.
 PROGRESS_FLUSH_SECONDS = 0.3
 
+CANCELLED_EVENT = {"progress": 100, "failed": True, "message": "Start cancelled"}
+
+
+def cancelled_is_not_ready(spawner: Any, ready_event: dict[str, Any]) -> dict[str, Any]:
+    """The default `progress_ready_hook`: JupyterHub 5 sends "Server ready" for a spawn that was
+    cancelled after start() returned (a user's DELETE while the hub waits for the server to
+    answer; with the operator that is every pending delayed start, whose URL is known at once),
+    because its progress stream only checks that the server has a URL and is not pending. The
+    spawn page would then follow the link to a stopped server; it gets the cancel instead."""
+    if getattr(spawner, "_spawn_cancelled", False):
+        return dict(CANCELLED_EVENT)
+    return ready_event
+
 
 class ProgressMixin:
     events: list[dict[str, Any]]

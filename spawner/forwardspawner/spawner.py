@@ -24,7 +24,7 @@ from traitlets import Dict, List, Unicode, default
 
 from .client import FacadeError
 from .config import ForwardSpawnerConfig
-from .events import ProgressMixin
+from .events import ProgressMixin, cancelled_is_not_ready
 from .objects import (
     DELAYED,
     DIRECT,
@@ -48,6 +48,10 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
     forwarded_server = Unicode("", help="Name of the ForwardedServer (and its Service).")
     chosen_scenario = Unicode("", help="direct, forward or delayed, once _start() returned.")
 
+    @default("progress_ready_hook")
+    def _default_progress_ready_hook(self) -> Any:
+        return cancelled_is_not_ready
+
     @default("ip")
     def _default_ip(self) -> str:
         # Remote servers must listen where the jump node reaches them (JUPYTERHUB_SERVICE_URL).
@@ -70,6 +74,7 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
         self.start_id = self.start_id or uuid.uuid4().hex
         self.port = self.port or random_port()
         self._start_task = asyncio.current_task()
+        self._follow_spawn_future()
         self._start_returned = self._stopping = self._foreign = False
         self._teardown_task = self._exit_status = None
         if self._watch is not None:  # a previous attempt that was never cleared
@@ -88,6 +93,19 @@ class ForwardSpawner(ProgressMixin, StopMixin, Spawner, ForwardSpawnerConfig):
         self._wake_progress()
         self.log.info("Started %s at %s (%s)", self._log_name, url, self.chosen_scenario)
         return url
+
+    def _follow_spawn_future(self) -> None:
+        # JupyterHub clears _spawn_future when it is cancelled, before its progress stream asks
+        # progress_ready_hook for the ready event; remember the cancel for the hook
+        # (events.cancelled_is_not_ready). Done callbacks run before the stream resumes.
+        self._spawn_cancelled = False
+        future = getattr(self, "_spawn_future", None)
+        if future is not None:
+
+            def ended(f: asyncio.Future) -> None:
+                self._spawn_cancelled = f.cancelled()
+
+            future.add_done_callback(ended)
 
     def _cancel_event(self, elapsed: float) -> dict[str, Any]:
         # JupyterHub cancels start() on a user's DELETE and when start_timeout runs out; the spawn

@@ -123,6 +123,32 @@ async def test_cancelling_a_pending_start_cancels_the_forwarded_server(world):
     assert "carol/queued" in stub.stopped
 
 
+async def test_cancelling_a_start_that_already_returned_its_url_shows_the_cancel(world):
+    """The operator reports a delayed start's URL before the target is known, so start() returns
+    and JupyterHub waits for the server; a cancel then must not show "Server ready"."""
+    facade, stub, hub = world
+    facade.url_while_waiting = "http://127.0.0.1:9"  # nothing answers: the hub keeps waiting
+    try:
+        await start(hub, "erin", "queued", {"mode": "never"})
+        progress = asyncio.ensure_future(hub.progress("erin", "queued"))
+        await eventually(
+            lambda: _logged(hub, "Started erin:queued at http://127.0.0.1:9"), what="start() to return"
+        )
+        code, _ = await hub.api("DELETE", "/users/erin/servers/queued")
+        assert code in (202, 204)
+        shown = await asyncio.wait_for(progress, 20)
+        assert not any(e.get("ready") for e in shown), shown
+        assert shown[-1] == {"progress": 100, "failed": True, "message": "Start cancelled"}, shown
+        await eventually(lambda: _gone(hub, "erin", "queued"), what="erin's server to stop")
+        assert facade.record("erin", "queued") is None
+    finally:
+        facade.url_while_waiting = ""
+
+
+async def _logged(hub: Hub, text: str) -> bool:
+    return text in hub.log_path.read_text(errors="replace")
+
+
 async def _phase(facade: FakeFacade, user: str, server: str, phase: str) -> bool:
     rec = facade.record(user, server)
     return rec is not None and rec.status["phase"] == phase
