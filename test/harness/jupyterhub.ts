@@ -57,6 +57,13 @@ export interface RunningHub {
   api(method: string, path: string, body?: unknown): Promise<unknown>;
   /** Creates a token of `user` with exactly `scopes`. */
   mintToken(user: string, scopes: string[]): Promise<string>;
+  /**
+   * Stops the hub process (SIGTERM) and starts it again with the same configuration, database
+   * and ports; resolves once its API answers. `whileDown` runs in between. What the hub leaves
+   * running on a clean exit keeps running: the proxy with `JupyterHub.cleanup_proxy: false`,
+   * servers with `JupyterHub.cleanup_servers: false`.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -148,30 +155,36 @@ export async function startJupyterHub(opts: HubOptions = {}): Promise<RunningHub
   await writeFile(join(dir, 'jupyterhub_config.py'), CONFIG_PY);
   const logPath = join(dir, 'jupyterhub.log');
   const log = createWriteStream(logPath);
-  const child = spawn(join(VENV, 'jupyterhub'), ['-f', join(dir, 'jupyterhub_config.py')], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      ...opts.env,
-      JFO_HUB_TEST_CONFIG: configJson,
-      PATH: `${join(ROOT, 'node_modules', '.bin')}:${VENV}:${process.env.PATH ?? ''}`,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    process.off('exit', onExit);
-    if (child.exitCode === null) {
+  const launch = () => {
+    const c = spawn(join(VENV, 'jupyterhub'), ['-f', join(dir, 'jupyterhub_config.py')], {
+      cwd: dir,
+      env: {
+        ...process.env,
+        ...opts.env,
+        JFO_HUB_TEST_CONFIG: configJson,
+        PATH: `${join(ROOT, 'node_modules', '.bin')}:${VENV}:${process.env.PATH ?? ''}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    c.stdout!.pipe(log, { end: false });
+    c.stderr!.pipe(log, { end: false });
+    return { c, exited: new Promise<void>((r) => c.once('exit', () => r())) };
+  };
+  let { c: child, exited } = launch();
+  const terminate = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
     }
+  };
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    process.off('exit', onExit);
+    await terminate();
     killPidFile(join(dir, 'proxy.pid'));
     log.end();
     await rm(dir, { recursive: true, force: true });
@@ -222,6 +235,17 @@ export async function startJupyterHub(opts: HubOptions = {}): Promise<RunningHub
         note: 'jfo test',
       })) as { token: string };
       return r.token;
+    },
+    async restart(whileDown) {
+      await terminate();
+      await whileDown?.();
+      ({ c: child, exited } = launch());
+      try {
+        await waitForApi(apiUrl, child, logPath);
+      } catch (err) {
+        await stop();
+        throw err;
+      }
     },
     stop,
   };
