@@ -1,0 +1,343 @@
+// Plays the kubelet for one pod of a Deployment: no kubelet runs on the local control plane, so
+// the pods the controller manager creates stay Pending. runPod() takes one of them and runs its
+// container as a local process, the way a kubelet would:
+//
+// - the command is the image's ENTRYPOINT (`node dist/cli.js`) with the container's args;
+// - the environment is the container's: values, downward-API fields (pod name, namespace, IP,
+//   service account) and Secret/ConfigMap references, resolved from the pod;
+// - Secret and ConfigMap volumes are written to a temporary directory, and environment values
+//   that point into a mount path are pointed there instead;
+// - Kubernetes access is a kubeconfig with a token of the pod's ServiceAccount from the
+//   TokenRequest API, bound to the pod: the process has exactly the RBAC the manifests (or the
+//   operator) gave that ServiceAccount;
+// - the pod network is the host's loopback: the container's HTTP port becomes a free local port
+//   (JFO_HTTP_PORT, JFO_HTTP_HOST; see POD_NETWORK_ENV), and the readiness probe is run against
+//   it every PROBE_MS, with the result written to the pod's status (Running, Ready), so
+//   `kubectl get pods` and the Deployment's readyReplicas tell the truth.
+//
+// stop() ends the process and deletes the pod (its ReplicaSet makes a new, Pending one).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { freePort } from '../../src/dev/control-plane.js';
+import type { Clients } from '../../src/kube/client.js';
+
+const ROOT = typeof __dirname === 'string' ? resolve(__dirname, '../..') : process.cwd();
+const CLI = join(ROOT, 'dist', 'cli.js');
+const PROBE_MS = 2000;
+const POD_WAIT_MS = 60_000;
+const statusPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+/** Where the pod's own network namespace is replaced by the host's loopback. */
+export const POD_NETWORK_ENV = (httpPort: number) => ({
+  JFO_HTTP_HOST: '127.0.0.1',
+  JFO_HTTP_PORT: String(httpPort),
+});
+
+export interface PodOptions {
+  /** The kubelet's own credentials (admin): reads pods, Secrets, writes pod status. */
+  admin: Clients;
+  /** The API server as the process reaches it. */
+  api: { server: string; caFile: string };
+  namespace: string;
+  deployment: string;
+  /** Set on top of the pod's environment (documented stand-ins and test settings). */
+  env?: Record<string, string>;
+  /** Also append the process's output to this file. */
+  logFile?: string;
+  /** Local port of the container's HTTP port (default: a free port). */
+  httpPort?: number;
+}
+
+export interface PodProcess {
+  pod: string;
+  namespace: string;
+  child: ChildProcess;
+  httpPort: number;
+  /** The resolved environment the process got (without PATH). */
+  env: Record<string, string>;
+  /** Log lines so far, parsed (non-JSON lines as {message}). */
+  logs(): Array<Record<string, unknown>>;
+  lines(message: string): Array<Record<string, unknown>>;
+  exited(): boolean;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+/** The newest ReplicaSet's pods of a Deployment that nobody runs yet; waits for one. */
+async function pendingPod(o: PodOptions): Promise<k8s.V1Pod> {
+  const deadline = Date.now() + POD_WAIT_MS;
+  for (;;) {
+    const dep = await o.admin.apps.readNamespacedDeployment({
+      name: o.deployment,
+      namespace: o.namespace,
+    });
+    const revision = dep.metadata?.annotations?.['deployment.kubernetes.io/revision'];
+    const selector = Object.entries(dep.spec?.selector.matchLabels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const sets = await o.admin.apps.listNamespacedReplicaSet({
+      namespace: o.namespace,
+      labelSelector: selector,
+    });
+    const current = sets.items.find(
+      (rs) =>
+        rs.metadata?.annotations?.['deployment.kubernetes.io/revision'] === revision &&
+        rs.metadata?.ownerReferences?.some((r) => r.uid === dep.metadata?.uid),
+    );
+    const pods = await o.admin.core.listNamespacedPod({
+      namespace: o.namespace,
+      labelSelector: selector,
+    });
+    const pod = pods.items
+      .filter((p) => p.metadata?.ownerReferences?.some((r) => r.uid === current?.metadata?.uid))
+      .filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Pending')
+      .sort((a, b) => a.metadata!.name!.localeCompare(b.metadata!.name!))[0];
+    if (current && pod) return pod;
+    if (Date.now() > deadline)
+      throw new Error(`No Pending pod of Deployment ${o.namespace}/${o.deployment} appeared`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function setPodStatus(o: PodOptions, pod: k8s.V1Pod, ready: boolean): Promise<void> {
+  const now = new Date();
+  const container = pod.spec!.containers[0]!;
+  const status = ready ? 'True' : 'False';
+  await o.admin.core.patchNamespacedPodStatus(
+    {
+      name: pod.metadata!.name!,
+      namespace: o.namespace,
+      body: {
+        status: {
+          phase: 'Running',
+          hostIP: '127.0.0.1',
+          podIP: '127.0.0.1',
+          startTime: pod.status?.startTime ?? now,
+          conditions: [
+            { type: 'Ready', status, lastTransitionTime: now },
+            { type: 'ContainersReady', status, lastTransitionTime: now },
+          ],
+          containerStatuses: [
+            {
+              name: container.name,
+              image: container.image ?? '',
+              imageID: '',
+              ready,
+              started: true,
+              restartCount: 0,
+              state: { running: { startedAt: pod.status?.startTime ?? now } },
+            },
+          ],
+        },
+      },
+    },
+    statusPatch,
+  );
+}
+
+function fieldValue(pod: k8s.V1Pod, path: string): string {
+  const values: Record<string, string | undefined> = {
+    'metadata.name': pod.metadata?.name,
+    'metadata.namespace': pod.metadata?.namespace,
+    'metadata.uid': pod.metadata?.uid,
+    'spec.serviceAccountName': pod.spec?.serviceAccountName,
+    'spec.nodeName': hostname(),
+    'status.podIP': '127.0.0.1',
+    'status.hostIP': '127.0.0.1',
+  };
+  const v = values[path];
+  if (v === undefined) throw new Error(`The test kubelet does not resolve fieldRef ${path}`);
+  return v;
+}
+
+async function keyOf(
+  o: PodOptions,
+  kind: 'secret' | 'configMap',
+  name: string,
+  key: string,
+): Promise<string> {
+  const ns = o.namespace;
+  if (kind === 'configMap')
+    return (await o.admin.core.readNamespacedConfigMap({ name, namespace: ns })).data?.[key] ?? '';
+  const data = (await o.admin.core.readNamespacedSecret({ name, namespace: ns })).data?.[key];
+  return Buffer.from(data ?? '', 'base64').toString('utf8');
+}
+
+/** Writes Secret and ConfigMap volumes below `dir`; returns mountPath → local path. */
+async function mountVolumes(o: PodOptions, pod: k8s.V1Pod, dir: string) {
+  const mounts = new Map<string, string>();
+  for (const m of pod.spec!.containers[0]!.volumeMounts ?? []) {
+    const vol = pod.spec!.volumes?.find((v) => v.name === m.name);
+    const source = vol?.secret
+      ? { kind: 'secret' as const, name: vol.secret.secretName! }
+      : vol?.configMap
+        ? { kind: 'configMap' as const, name: vol.configMap.name! }
+        : undefined;
+    if (!source) throw new Error(`The test kubelet only mounts Secret and ConfigMap volumes`);
+    const local = join(dir, 'volumes', m.name);
+    mkdirSync(local, { recursive: true });
+    const obj =
+      source.kind === 'secret'
+        ? await o.admin.core.readNamespacedSecret({ name: source.name, namespace: o.namespace })
+        : await o.admin.core.readNamespacedConfigMap({ name: source.name, namespace: o.namespace });
+    for (const key of Object.keys(obj.data ?? {}))
+      writeFileSync(join(local, key), await keyOf(o, source.kind, source.name, key), {
+        mode: 0o600,
+      });
+    mounts.set(m.mountPath, local);
+  }
+  return mounts;
+}
+
+async function containerEnv(o: PodOptions, pod: k8s.V1Pod, mounts: Map<string, string>) {
+  const env: Record<string, string> = {};
+  for (const e of pod.spec!.containers[0]!.env ?? []) {
+    const from = e.valueFrom;
+    let value = e.value ?? '';
+    if (from?.fieldRef) value = fieldValue(pod, from.fieldRef.fieldPath);
+    else if (from?.secretKeyRef)
+      value = await keyOf(o, 'secret', from.secretKeyRef.name!, from.secretKeyRef.key);
+    else if (from?.configMapKeyRef)
+      value = await keyOf(o, 'configMap', from.configMapKeyRef.name!, from.configMapKeyRef.key);
+    for (const [mountPath, local] of mounts)
+      if (value === mountPath || value.startsWith(`${mountPath}/`))
+        value = local + value.slice(mountPath.length);
+    env[e.name] = value;
+  }
+  return env;
+}
+
+/** A kubeconfig with a token of the pod's ServiceAccount, bound to the pod. */
+async function serviceAccountKubeconfig(o: PodOptions, pod: k8s.V1Pod, dir: string) {
+  const sa = pod.spec!.serviceAccountName ?? 'default';
+  const tr = await o.admin.core.createNamespacedServiceAccountToken({
+    name: sa,
+    namespace: o.namespace,
+    body: {
+      spec: {
+        audiences: [],
+        expirationSeconds: 24 * 3600,
+        boundObjectRef: {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          name: pod.metadata!.name,
+          uid: pod.metadata!.uid,
+        },
+      },
+    },
+  });
+  const path = join(dir, 'kubeconfig');
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      { name: 'local', cluster: { server: o.api.server, 'certificate-authority': o.api.caFile } },
+    ],
+    users: [{ name: sa, user: { token: tr.status!.token } }],
+    contexts: [{ name: 'pod', context: { cluster: 'local', user: sa, namespace: o.namespace } }],
+    'current-context': 'pod',
+  };
+  writeFileSync(path, JSON.stringify(config), { mode: 0o600 });
+  return path;
+}
+
+function collectLogs(child: ChildProcess, logFile?: string) {
+  const lines: Array<Record<string, unknown>> = [];
+  const file = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
+  let partial = '';
+  const onData = (d: Buffer) => {
+    file?.write(d);
+    partial += d.toString('utf8');
+    const parts = partial.split('\n');
+    partial = parts.pop()!;
+    for (const p of parts) {
+      if (!p.trim()) continue;
+      try {
+        lines.push(JSON.parse(p) as Record<string, unknown>);
+      } catch {
+        lines.push({ message: p });
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  child.once('exit', () => file?.end());
+  return lines;
+}
+
+/** Takes a Pending pod of the Deployment and runs its container locally. */
+export async function runPod(o: PodOptions): Promise<PodProcess> {
+  const pod = await pendingPod(o);
+  const name = pod.metadata!.name!;
+  const container = pod.spec!.containers[0]!;
+  if (container.command?.length)
+    throw new Error(`Pod ${name}: the test kubelet runs the image's entrypoint only`);
+  await setPodStatus(o, pod, false);
+  const dir = mkdtempSync(join(tmpdir(), `jfo-pod-${name.slice(0, 40)}-`));
+  const httpPort = o.httpPort ?? (await freePort());
+  const mounts = await mountVolumes(o, pod, dir);
+  const env = {
+    ...(await containerEnv(o, pod, mounts)),
+    ...POD_NETWORK_ENV(httpPort),
+    KUBECONFIG: await serviceAccountKubeconfig(o, pod, dir),
+    ...o.env,
+  };
+  const child = spawn(process.execPath, [CLI, ...(container.args ?? [])], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  const lines = collectLogs(child, o.logFile);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  void exited.then(() => running.delete(child));
+
+  const probe = container.readinessProbe?.httpGet?.path ?? '/readyz';
+  let ready = false;
+  let stopping = false;
+  const check = async () => {
+    const ok = await fetch(`http://127.0.0.1:${httpPort}${probe}`, {
+      signal: AbortSignal.timeout(PROBE_MS),
+    }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok !== ready && !stopping) {
+      ready = ok;
+      await setPodStatus(o, pod, ok).catch(() => undefined);
+    }
+  };
+  const timer = setInterval(() => void check(), PROBE_MS);
+
+  return {
+    pod: name,
+    namespace: o.namespace,
+    child,
+    httpPort,
+    env,
+    logs: () => lines,
+    lines: (message) => lines.filter((l) => l.message === message),
+    exited: () => child.exitCode !== null || child.signalCode !== null,
+    async stop(signal = 'SIGTERM') {
+      stopping = true;
+      clearInterval(timer);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+        const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        await exited;
+        clearTimeout(kill);
+      }
+      await o.admin.core
+        .deleteNamespacedPod({ name, namespace: o.namespace, gracePeriodSeconds: 0 })
+        .catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
