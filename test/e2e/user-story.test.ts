@@ -7,7 +7,7 @@
 // to JupyterHub in Chromium and starts notebook servers there; the hub's ForwardSpawner subclass
 // plays the site's batch system. Then the things that happen to a running service happen: a
 // cancelled start, a hub restart, a jump node crash, and Alice stopping her servers.
-import { existsSync, readFileSync, copyFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { ForwardedServer } from '../../src/api/types.js';
@@ -16,7 +16,8 @@ import { runnerName, serverResourceName } from '../../src/names.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
 import { kubectl, kubectlResult } from '../harness/kubectl.js';
 import { canConnect } from '../harness/netns.js';
-import { ensureDist, startStack, waitFor, type Stack } from '../harness/stack.js';
+import { startStack, type Stack } from '../harness/stack.js';
+import { ensureDist, waitFor } from '../harness/util.js';
 import {
   ARTIFACTS,
   eventLog,
@@ -38,6 +39,7 @@ let hubUrl: string;
 let tab: { page: Page; events: ProgressEvent[] };
 
 beforeAll(async () => {
+  rmSync(ARTIFACTS, { recursive: true, force: true });
   await ensureDist();
   ns = await createNamespace(kubeConfig(info, 'admin'), 'e2e');
   stack = await startStack({
@@ -94,7 +96,7 @@ async function reloadNotebook(page: Page, what: string) {
 }
 
 async function remoteConnections(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${stack.runner().httpPort}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${stack.runner.httpPort}/metrics`)).text();
   const line = text
     .split('\n')
     .find((l) => l.startsWith('jfo_runner_remote_connections_total{result="ok"}'));
@@ -110,13 +112,13 @@ describe('a JupyterHub user reaches notebooks on a remote site through an SSH ju
       .filter((p) => p.status.phase === 'Running')
       .map((p) => p.metadata.name);
     expect(running).toEqual(
-      expect.arrayContaining([stack.operator.pod, stack.facade.pod, stack.runner().pod]),
+      expect.arrayContaining([stack.operator.pod, stack.facade.pod, stack.runner.pod]),
     );
-    expect(stack.runner().env.JFO_POD_NAME).toBe(stack.runner().pod);
-    expect(stack.runner().pod.startsWith(`${runnerName(stack.jumpNode)}-`)).toBe(true);
+    expect(stack.runner.env.JFO_POD_NAME).toBe(stack.runner.pod);
+    expect(stack.runner.pod.startsWith(`${runnerName(stack.jumpNode)}-`)).toBe(true);
 
     // The runner's kubeconfig holds its own ServiceAccount's token, with the Role the operator made.
-    const asRunner = { binDir: info.binDir, kubeconfigPath: stack.runner().env.KUBECONFIG! };
+    const asRunner = { binDir: info.binDir, kubeconfigPath: stack.runner.env.KUBECONFIG! };
     const who = await kubectl(asRunner, [
       'auth',
       'whoami',

@@ -3,13 +3,10 @@
 // container as a local process, the way a kubelet would:
 //
 // - the command is the image's ENTRYPOINT (`node dist/cli.js`) with the container's args;
-// - the environment is the container's: values, downward-API fields (pod name, namespace, IP,
-//   service account) and Secret/ConfigMap references, resolved from the pod;
-// - Secret and ConfigMap volumes are written to a temporary directory, and environment values
-//   that point into a mount path are pointed there instead;
-// - Kubernetes access is a kubeconfig with a token of the pod's ServiceAccount from the
-//   TokenRequest API, bound to the pod: the process has exactly the RBAC the manifests (or the
-//   operator) gave that ServiceAccount;
+// - the environment, volumes and Kubernetes access are the pod's (pod-spec.ts): downward-API
+//   fields and Secret references resolved, Secret volumes written locally, and a kubeconfig with
+//   a token of the pod's ServiceAccount, so the process has exactly the RBAC the manifests (or
+//   the operator) gave that ServiceAccount;
 // - the pod network is the host's loopback: the container's HTTP port becomes a free local port
 //   (JFO_HTTP_PORT, JFO_HTTP_HOST; see POD_NETWORK_ENV), and the readiness probe is run against
 //   it every PROBE_MS, with the result written to the pod's status (Running, Ready), so
@@ -17,17 +14,18 @@
 //
 // stop() ends the process and deletes the pod (its ReplicaSet makes a new, Pending one).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { freePort } from '../../src/dev/control-plane.js';
-import type { Clients } from '../../src/kube/client.js';
+import { containerEnvironment, type PodContext } from './pod-spec.js';
 
 const ROOT = typeof __dirname === 'string' ? resolve(__dirname, '../..') : process.cwd();
 const CLI = join(ROOT, 'dist', 'cli.js');
 const PROBE_MS = 2000;
 const POD_WAIT_MS = 60_000;
+const API_CLEANUP_MS = 5000;
 const statusPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 /** Where the pod's own network namespace is replaced by the host's loopback. */
@@ -36,12 +34,7 @@ export const POD_NETWORK_ENV = (httpPort: number) => ({
   JFO_HTTP_PORT: String(httpPort),
 });
 
-export interface PodOptions {
-  /** The kubelet's own credentials (admin): reads pods, Secrets, writes pod status. */
-  admin: Clients;
-  /** The API server as the process reaches it. */
-  api: { server: string; caFile: string };
-  namespace: string;
+export interface PodOptions extends PodContext {
   deployment: string;
   /** Set on top of the pod's environment (documented stand-ins and test settings). */
   env?: Record<string, string>;
@@ -142,112 +135,6 @@ async function setPodStatus(o: PodOptions, pod: k8s.V1Pod, ready: boolean): Prom
   );
 }
 
-function fieldValue(pod: k8s.V1Pod, path: string): string {
-  const values: Record<string, string | undefined> = {
-    'metadata.name': pod.metadata?.name,
-    'metadata.namespace': pod.metadata?.namespace,
-    'metadata.uid': pod.metadata?.uid,
-    'spec.serviceAccountName': pod.spec?.serviceAccountName,
-    'spec.nodeName': hostname(),
-    'status.podIP': '127.0.0.1',
-    'status.hostIP': '127.0.0.1',
-  };
-  const v = values[path];
-  if (v === undefined) throw new Error(`The test kubelet does not resolve fieldRef ${path}`);
-  return v;
-}
-
-async function keyOf(
-  o: PodOptions,
-  kind: 'secret' | 'configMap',
-  name: string,
-  key: string,
-): Promise<string> {
-  const ns = o.namespace;
-  if (kind === 'configMap')
-    return (await o.admin.core.readNamespacedConfigMap({ name, namespace: ns })).data?.[key] ?? '';
-  const data = (await o.admin.core.readNamespacedSecret({ name, namespace: ns })).data?.[key];
-  return Buffer.from(data ?? '', 'base64').toString('utf8');
-}
-
-/** Writes Secret and ConfigMap volumes below `dir`; returns mountPath → local path. */
-async function mountVolumes(o: PodOptions, pod: k8s.V1Pod, dir: string) {
-  const mounts = new Map<string, string>();
-  for (const m of pod.spec!.containers[0]!.volumeMounts ?? []) {
-    const vol = pod.spec!.volumes?.find((v) => v.name === m.name);
-    const source = vol?.secret
-      ? { kind: 'secret' as const, name: vol.secret.secretName! }
-      : vol?.configMap
-        ? { kind: 'configMap' as const, name: vol.configMap.name! }
-        : undefined;
-    if (!source) throw new Error(`The test kubelet only mounts Secret and ConfigMap volumes`);
-    const local = join(dir, 'volumes', m.name);
-    mkdirSync(local, { recursive: true });
-    const obj =
-      source.kind === 'secret'
-        ? await o.admin.core.readNamespacedSecret({ name: source.name, namespace: o.namespace })
-        : await o.admin.core.readNamespacedConfigMap({ name: source.name, namespace: o.namespace });
-    for (const key of Object.keys(obj.data ?? {}))
-      writeFileSync(join(local, key), await keyOf(o, source.kind, source.name, key), {
-        mode: 0o600,
-      });
-    mounts.set(m.mountPath, local);
-  }
-  return mounts;
-}
-
-async function containerEnv(o: PodOptions, pod: k8s.V1Pod, mounts: Map<string, string>) {
-  const env: Record<string, string> = {};
-  for (const e of pod.spec!.containers[0]!.env ?? []) {
-    const from = e.valueFrom;
-    let value = e.value ?? '';
-    if (from?.fieldRef) value = fieldValue(pod, from.fieldRef.fieldPath);
-    else if (from?.secretKeyRef)
-      value = await keyOf(o, 'secret', from.secretKeyRef.name!, from.secretKeyRef.key);
-    else if (from?.configMapKeyRef)
-      value = await keyOf(o, 'configMap', from.configMapKeyRef.name!, from.configMapKeyRef.key);
-    for (const [mountPath, local] of mounts)
-      if (value === mountPath || value.startsWith(`${mountPath}/`))
-        value = local + value.slice(mountPath.length);
-    env[e.name] = value;
-  }
-  return env;
-}
-
-/** A kubeconfig with a token of the pod's ServiceAccount, bound to the pod. */
-async function serviceAccountKubeconfig(o: PodOptions, pod: k8s.V1Pod, dir: string) {
-  const sa = pod.spec!.serviceAccountName ?? 'default';
-  const tr = await o.admin.core.createNamespacedServiceAccountToken({
-    name: sa,
-    namespace: o.namespace,
-    body: {
-      spec: {
-        audiences: [],
-        expirationSeconds: 24 * 3600,
-        boundObjectRef: {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          name: pod.metadata!.name,
-          uid: pod.metadata!.uid,
-        },
-      },
-    },
-  });
-  const path = join(dir, 'kubeconfig');
-  const config = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      { name: 'local', cluster: { server: o.api.server, 'certificate-authority': o.api.caFile } },
-    ],
-    users: [{ name: sa, user: { token: tr.status!.token } }],
-    contexts: [{ name: 'pod', context: { cluster: 'local', user: sa, namespace: o.namespace } }],
-    'current-context': 'pod',
-  };
-  writeFileSync(path, JSON.stringify(config), { mode: 0o600 });
-  return path;
-}
-
 function collectLogs(child: ChildProcess, logFile?: string) {
   const lines: Array<Record<string, unknown>> = [];
   const file = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
@@ -272,6 +159,18 @@ function collectLogs(child: ChildProcess, logFile?: string) {
   return lines;
 }
 
+/** Deletes the pod (its ReplicaSet makes a new one); bounded, for an API server going away too. */
+async function deletePod(o: PodOptions, name: string): Promise<void> {
+  let bound: NodeJS.Timeout | undefined;
+  await Promise.race([
+    o.admin.core
+      .deleteNamespacedPod({ name, namespace: o.namespace, gracePeriodSeconds: 0 })
+      .catch(() => undefined),
+    new Promise((r) => (bound = setTimeout(r, API_CLEANUP_MS))),
+  ]);
+  clearTimeout(bound);
+}
+
 /** Takes a Pending pod of the Deployment and runs its container locally. */
 export async function runPod(o: PodOptions): Promise<PodProcess> {
   const pod = await pendingPod(o);
@@ -282,13 +181,13 @@ export async function runPod(o: PodOptions): Promise<PodProcess> {
   await setPodStatus(o, pod, false);
   const dir = mkdtempSync(join(tmpdir(), `jfo-pod-${name.slice(0, 40)}-`));
   const httpPort = o.httpPort ?? (await freePort());
-  const mounts = await mountVolumes(o, pod, dir);
-  const env = {
-    ...(await containerEnv(o, pod, mounts)),
-    ...POD_NETWORK_ENV(httpPort),
-    KUBECONFIG: await serviceAccountKubeconfig(o, pod, dir),
-    ...o.env,
-  };
+  let env: Record<string, string>;
+  try {
+    env = { ...(await containerEnvironment(o, pod, dir)), ...POD_NETWORK_ENV(httpPort), ...o.env };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const child = spawn(process.execPath, [CLI, ...(container.args ?? [])], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
@@ -328,16 +227,17 @@ export async function runPod(o: PodOptions): Promise<PodProcess> {
     async stop(signal = 'SIGTERM') {
       stopping = true;
       clearInterval(timer);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill(signal);
-        const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
-        await exited;
-        clearTimeout(kill);
+      try {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill(signal);
+          const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+          await exited;
+          clearTimeout(kill);
+        }
+        await deletePod(o, name);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-      await o.admin.core
-        .deleteNamespacedPod({ name, namespace: o.namespace, gracePeriodSeconds: 0 })
-        .catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
