@@ -56,6 +56,7 @@ async function startNotebook(computeNetns: string, port: number) {
       if (out.includes('listening on')) res();
     });
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', rej);
     child.once('exit', (code) => rej(new Error(`The notebook server exited (${code}): ${out}`)));
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
