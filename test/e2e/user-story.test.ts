@@ -305,6 +305,11 @@ describe('a JupyterHub user reaches notebooks on a remote site through an SSH ju
       const jn = await stack.admin.jumpNodes.get(ns.name, stack.jumpNode);
       return jn.status?.lastRestartHandled === restartedAt;
     });
+    // The new sshd process holds the runner's new connection.
+    await waitFor(
+      'the runner to connect to the new sshd',
+      async () => (await stack.site.sshd.established()) > 0,
+    );
     expect(await reloadNotebook(page, 'the notebook after the jump node restart')).toMatchObject({
       user: USER,
     });
@@ -322,6 +327,7 @@ describe('a JupyterHub user reaches notebooks on a remote site through an SSH ju
     };
     const pids = Object.values(model.servers).map((s) => s.state.remote_pid);
     expect(pids).toHaveLength(2);
+    for (const pid of pids) expect(pid).toBeGreaterThan(0);
     const { page } = await browser.open();
     await page.goto(`${hubUrl}/hub/home`);
     await page.click('#stop-later');
