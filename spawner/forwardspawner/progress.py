@@ -49,7 +49,9 @@ def _trouble(view: dict[str, Any]) -> Optional[dict[str, Any]]:
     by_type = {c.get("type"): c for c in view.get("conditions") or [] if isinstance(c, dict)}
     for kind in DETAIL_CONDITIONS:
         cond = by_type.get(kind)
-        if cond and cond.get("status") != "True" and cond.get("message"):
+        # Unknown is a condition still being worked out (e.g. "No forward to probe" before the
+        # runner listens), not a reason to show.
+        if cond and cond.get("status") == "False" and cond.get("message"):
             return cond
     return None
 

@@ -274,6 +274,22 @@ def test_facade_events_counts_dropped_events_as_positions():
         ),
         (
             {
+                "phase": "Connecting",
+                "conditions": [
+                    {
+                        "type": "TargetReachable",
+                        "status": "Unknown",
+                        "reason": "NoTarget",
+                        "message": "No forward to probe",
+                    }
+                ],
+            },
+            "hpc",
+            0,
+            {"progress": 60, "message": "Connecting through jump node hpc"},
+        ),
+        (
+            {
                 "phase": "WaitingForTarget",
                 "conditions": [
                     {
