@@ -91,7 +91,13 @@ if (!focused && existsSync(join(root, 'spawner', 'pyproject.toml'))) {
   const venvPython = join(root, '.venv', 'bin', 'python');
   const python = existsSync(venvPython) ? venvPython : 'python3';
   await check('lint (ruff, spawner)', python, ['-m', 'ruff', 'check', 'spawner']);
-  await check('format (ruff format --check, spawner)', python, ['-m', 'ruff', 'format', '--check', 'spawner']);
+  await check('format (ruff format --check, spawner)', python, [
+    '-m',
+    'ruff',
+    'format',
+    '--check',
+    'spawner',
+  ]);
   console.log('\n=== pytest (spawner) ===');
   const junit = join(artifacts, 'pytest-junit.xml');
   const code = await run(python, ['-m', 'pytest', '-q', 'spawner/tests', `--junitxml=${junit}`]);
