@@ -499,6 +499,7 @@ async function main() {
     openssh: { ...sshPorts, pid: ssh.pid },
     sshdPid: sshd.pid,
   });
+  if (ssh.output.trim()) log(`ssh -L said: ${ssh.output.slice(-3000)}`);
   log(
     `runner RSS after the throughput runs: ${rssMiB(runner.pid).toFixed(1)} MiB; ssh: ${rssMiB(ssh.pid).toFixed(1)} MiB`,
   );

@@ -14,18 +14,16 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Clock } from '../clock.js';
-import { errorMessage, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { backoffDelay, reconnectPolicy } from './backoff.js';
 import { autoCork } from './cork.js';
 import type { ConnectionSettings, SettingsResult } from './desired.js';
-import { hostKeyAlgorithms, verifyHostKey } from './hostkeys.js';
+import { connectConfig } from './connect-config.js';
+import { classify, logFields, type AttemptOutcome, type SessionProblem } from './problems.js';
+
+export type { SessionProblem } from './problems.js';
 
 export type SessionPhase = 'idle' | 'connecting' | 'connected' | 'waiting' | 'closed';
-
-export interface SessionProblem {
-  reason: string;
-  message: string;
-}
 
 export interface SessionSnapshot {
   phase: SessionPhase;
@@ -56,24 +54,13 @@ export interface SessionOptions {
   hooks?: SessionHooks;
 }
 
-/**
- * An attempt to a blackholed node hangs in TCP SYN retransmission until readyTimeout; capping it
- * at the keepalive bound keeps "back within the keepalive bound" true when the node returns.
- */
-function readyTimeout(configured: number, s: ConnectionSettings): number {
-  return Math.min(configured, Math.max(5000, s.keepaliveIntervalMs * s.keepaliveCountMax));
-}
-
 /** A connection that lived this long resets the backoff. */
 const STABLE_MS = 10_000;
 
-interface Attempt {
+interface Attempt extends AttemptOutcome {
   id: number;
   client: ssh2.Client;
   sock: net.Socket;
-  ready: boolean;
-  error?: Error & { level?: string; code?: unknown };
-  hostKeyProblem?: string;
 }
 
 export class SshSession extends EventEmitter {
@@ -217,37 +204,13 @@ export class SshSession extends EventEmitter {
     client.on('ready', () => this.onReady(a));
     client.on('close', () => this.onClose(a));
     try {
-      client.connect(this.clientConfig(s, sock, a));
+      client.connect(
+        connectConfig(s, sock, this.opts.readyTimeoutMs, (problem) => (a.hostKeyProblem = problem)),
+      );
     } catch (err) {
       a.error = err as Error;
       sock.destroy();
     }
-  }
-
-  private clientConfig(s: ConnectionSettings, sock: net.Socket, a: Attempt): ssh2.ConnectConfig {
-    const server = `${s.host}:${s.port}`;
-    const hostVerifier = (key: Buffer): boolean => {
-      if (s.insecureSkipHostKeyCheck) return true;
-      const verdict = verifyHostKey(s.hostKeys, key, server);
-      if (!verdict.ok) a.hostKeyProblem = verdict.message;
-      return verdict.ok;
-    };
-    return {
-      sock,
-      username: s.username,
-      privateKey: s.privateKey,
-      hostVerifier,
-      keepaliveInterval: s.keepaliveIntervalMs,
-      keepaliveCountMax: s.keepaliveCountMax,
-      readyTimeout: readyTimeout(this.opts.readyTimeoutMs, s),
-      ...(s.insecureSkipHostKeyCheck
-        ? {}
-        : {
-            algorithms: {
-              serverHostKey: hostKeyAlgorithms(s.hostKeys) as ssh2.ServerHostKeyAlgorithm[],
-            },
-          }),
-    };
   }
 
   private onReady(a: Attempt): void {
@@ -301,42 +264,4 @@ export class SshSession extends EventEmitter {
     }, delay);
     this.setPhase('waiting');
   }
-}
-
-/** winston merges a meta `message` into the log message: name it `detail`. */
-const logFields = (p: SessionProblem) => ({ reason: p.reason, detail: p.message });
-
-/** Turns how an attempt ended into a condition reason and a message a person can act on. */
-export function classify(
-  a: Omit<Attempt, 'client' | 'sock'>,
-  s?: ConnectionSettings,
-): SessionProblem {
-  const server = s ? `${s.username}@${s.host}:${s.port}` : 'the jump node';
-  if (a.hostKeyProblem) return { reason: 'HostKeyMismatch', message: a.hostKeyProblem };
-  const err = a.error;
-  const detail = err ? errorMessage(err) : '';
-  switch (err?.level) {
-    case 'client-authentication':
-      return {
-        reason: 'AuthenticationFailed',
-        message: `The jump node refused the key from spec.privateKeySecretRef for ${server}: ${detail}`,
-      };
-    case 'client-timeout':
-      return a.ready
-        ? { reason: 'KeepaliveTimeout', message: `${server} stopped answering keepalives` }
-        : { reason: 'HandshakeTimeout', message: `No SSH handshake with ${server}: ${detail}` };
-    case 'client-socket':
-    case 'client-dns':
-      return a.ready
-        ? { reason: 'ConnectionLost', message: `Connection to ${server} lost: ${detail}` }
-        : { reason: 'ConnectionFailed', message: `Cannot connect to ${server}: ${detail}` };
-    default:
-      break;
-  }
-  if (typeof err?.code === 'number')
-    return { reason: 'DisconnectedByServer', message: `${server} disconnected: ${detail}` };
-  if (err) return { reason: 'ProtocolError', message: `SSH error with ${server}: ${detail}` };
-  return a.ready
-    ? { reason: 'ConnectionClosed', message: `${server} closed the SSH connection` }
-    : { reason: 'ConnectionFailed', message: `Cannot connect to ${server}: connection closed` };
 }

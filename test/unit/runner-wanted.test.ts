@@ -1,5 +1,6 @@
 import type { ForwardedServer } from '../../src/api/types.js';
-import { classify, type SessionSnapshot } from '../../src/runner/session.js';
+import { classify } from '../../src/runner/problems.js';
+import type { SessionSnapshot } from '../../src/runner/session.js';
 import {
   wantedConnected,
   wantedServerConditions,
@@ -208,7 +209,7 @@ describe('classify', () => {
     ],
     ['closed', { ready: true }, 'ConnectionClosed'],
   ])('%s', (_name, attempt, reason) => {
-    const p = classify({ id: 1, ...attempt }, s);
+    const p = classify(attempt, s);
     expect(p.reason).toBe(reason);
     expect(p.message).toBeTruthy();
   });

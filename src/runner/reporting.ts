@@ -1,0 +1,95 @@
+// How the runner's view becomes status: the wanted conditions from the forwarding state, written
+// through RunnerStatus (server-side apply with the runner's field manager) and a StatusQueue
+// (coalesced and rate-limited).
+import {
+  API_VERSION,
+  FORWARDED_SERVER,
+  JUMP_NODE,
+  type ForwardedServer,
+  type JumpNode,
+} from '../api/types.js';
+import type { Clock } from '../clock.js';
+import type { Clients } from '../kube/client.js';
+import type { Logger } from '../log.js';
+import { RUNNER_FIELD_MANAGER, splitKey } from '../names.js';
+import type { RunnerConfig } from './config.js';
+import type { DesiredForwards } from './desired.js';
+import type { Forwarding } from './forwarding.js';
+import type { RunnerMetrics } from './metrics.js';
+import { JUMP_NODE_KEY, RunnerStatus } from './status.js';
+import { StatusQueue } from './status-queue.js';
+import { wantedConnected, wantedServerConditions } from './wanted.js';
+
+export interface ReportingSources {
+  forwarding: Forwarding;
+  desired(): DesiredForwards;
+  /** The cached objects; undefined until the caches synced (nothing is written before). */
+  jumpNode(): JumpNode | undefined;
+  server(name: string): ForwardedServer | undefined;
+  synced(): boolean;
+  restartHandled(): string | undefined;
+}
+
+export function buildReporting(
+  config: RunnerConfig,
+  o: { clients: Clients; log: Logger; clock: Clock; metrics: RunnerMetrics },
+  src: ReportingSources,
+): { status: RunnerStatus; queue: StatusQueue } {
+  const { session, local, remote, prober } = src.forwarding;
+  const ns = config.namespace;
+  const status = new RunnerStatus({
+    clock: o.clock,
+    peerGraceMs: config.peerGraceMs,
+    current: (key) => {
+      if (!src.synced()) return undefined;
+      return key === JUMP_NODE_KEY ? src.jumpNode() : src.server(splitKey(key).name);
+    },
+    wantedServer: (key) => {
+      const desired = src.desired();
+      const fs = desired.servers.get(key);
+      if (!fs) return undefined;
+      return wantedServerConditions({
+        fs,
+        listenHost: config.listenHost,
+        pod: config.podName,
+        session: session.snapshot(),
+        local: local.state(key),
+        remote: remote.state(key),
+        conflict: desired.conflicts.get(key),
+        probe: prober.result(key),
+      });
+    },
+    wantedJumpNode: () => {
+      const s = session.snapshot();
+      const connected = wantedConnected(s, config.podName, src.jumpNode()?.metadata.generation);
+      return { connected, since: s.connectedSince, restartHandled: src.restartHandled() };
+    },
+    apply: (key, obj, fields) => {
+      const [client, kind] =
+        key === JUMP_NODE_KEY
+          ? [o.clients.jumpNodes, JUMP_NODE.kind]
+          : [o.clients.forwardedServers, FORWARDED_SERVER.kind];
+      return (client as typeof o.clients.jumpNodes).applyStatus(
+        ns,
+        obj.metadata.name,
+        API_VERSION,
+        kind,
+        fields,
+        RUNNER_FIELD_MANAGER,
+      );
+    },
+    written: (kind, result) =>
+      result === 'unchanged'
+        ? o.metrics.statusSkipped.inc({ kind })
+        : o.metrics.statusWrites.inc({ kind, result }),
+  });
+  const queue = new StatusQueue({
+    clock: o.clock,
+    log: o.log,
+    qps: config.statusQps,
+    burst: config.statusBurst,
+    minIntervalMs: config.statusMinIntervalMs,
+    flush: (key, acquire) => status.flush(key, acquire),
+  });
+  return { status, queue };
+}
