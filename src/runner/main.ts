@@ -2,6 +2,7 @@
 // runner pod). Configuration comes from the environment (docs/runner.md); SIGTERM drains open
 // connections before exiting, a second SIGTERM/SIGINT exits at once.
 import { loadKubeConfig, makeClients } from '../kube/client.js';
+import { useKeepAlive } from '../kube/keepalive.js';
 import { createLogger, errorMessage } from '../log.js';
 import { parseRunnerConfig } from './config.js';
 import { startRunner } from './runner.js';
@@ -23,6 +24,8 @@ export async function main(_argv: string[]): Promise<void> {
     log.error('Unhandled rejection (continuing)', { error: errorMessage(err) }),
   );
   const kc = loadKubeConfig();
+  // Status writes reuse their TLS connections (decision 0015).
+  const closeAgents = useKeepAlive(kc);
   const runner = await startRunner(config, { kc, clients: makeClients(kc), log });
   log.info('Started tunnel runner', { httpPort: runner.httpPort, listenHost: config.listenHost });
 
@@ -37,6 +40,7 @@ export async function main(_argv: string[]): Promise<void> {
     try {
       await runner.drain();
       await runner.close();
+      closeAgents();
     } catch (err) {
       log.error('Failed to stop cleanly', { error: errorMessage(err) });
     }
