@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import {
   API_VERSION,
-  GROUP,
   type Condition,
   type ForwardedServer,
   type JumpNode,
@@ -22,6 +21,7 @@ import {
 } from '../../src/api/types.js';
 import { makeClients, type Clients } from '../../src/kube/client.js';
 import { runnerName } from '../../src/names.js';
+import { runnerRules as operatorRunnerRules } from '../../src/resources/runner.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
 
 export const ROOT = join(__dirname, '..', '..');
@@ -77,32 +77,14 @@ export async function testNamespace(prefix: string): Promise<TestNamespace> {
   return { name: ns.name, admin: makeClients(kc), cleanup: ns.cleanup };
 }
 
-/** The Role the operator gives a JumpNode's runner (src/resources/runner.ts, contract 0001). */
+/** The Role the operator gives a JumpNode's runner: the operator's own builder, so they agree. */
 export function runnerRules(jumpNode: string, secret: string): k8s.V1PolicyRule[] {
-  return [
-    { apiGroups: [GROUP], resources: ['forwardedservers'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: [GROUP], resources: ['forwardedservers/status'], verbs: ['get', 'patch'] },
-    {
-      apiGroups: [GROUP],
-      resources: ['jumpnodes'],
-      resourceNames: [jumpNode],
-      verbs: ['get', 'list', 'watch'],
-    },
-    {
-      apiGroups: [GROUP],
-      resources: ['jumpnodes/status'],
-      resourceNames: [jumpNode],
-      verbs: ['get', 'patch'],
-    },
-    {
-      apiGroups: [''],
-      resources: ['secrets'],
-      resourceNames: [secret],
-      verbs: ['get', 'list', 'watch'],
-    },
-    { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
-    { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  ];
+  return operatorRunnerRules({
+    apiVersion: API_VERSION,
+    kind: 'JumpNode',
+    metadata: { name: jumpNode },
+    spec: { host: 'unused', username: 'unused', privateKeySecretRef: { name: secret } },
+  });
 }
 
 /** Creates the runner's ServiceAccount, Role and RoleBinding; returns a kubeconfig file path. */

@@ -187,4 +187,35 @@ describe('runner: traffic through the jump node', () => {
       await other.stop();
     }
   });
+
+  it('accepts any host key only when insecureSkipHostKeyCheck is set, and says so', async () => {
+    await createJumpNode(t, 'trusting', {
+      host: topo.jumpAddr,
+      port: sshd.port,
+      username: sshd.user,
+      privateKeySecretRef: { name: 'jump-key' },
+      insecureSkipHostKeyCheck: true,
+    });
+    const port = await runnerPort();
+    await createServer(
+      t,
+      'frank',
+      { jumpNodeRef: { name: 'trusting' }, target: { host: topo.computeAddr, port: 8888 } },
+      port,
+    );
+    const kubeconfig = await runnerKubeconfig(t, 'trusting', 'jump-key', tmp.path);
+    const r3 = await startRunnerProcess({ namespace: t.name, jumpNode: 'trusting', kubeconfig });
+    try {
+      const jn = await waitFor('Connected=True', async () => {
+        const o = await t.admin.jumpNodes.get(t.name, 'trusting');
+        return condition(o, 'Connected')?.status === 'True' ? o : undefined;
+      });
+      expect(condition(jn, 'Connected')?.message).toContain(
+        'WARNING: the host key is not verified',
+      );
+      expect((await httpGet('127.0.0.1', port, '/insecure')).status).toBe(200);
+    } finally {
+      await r3.stop('SIGKILL');
+    }
+  });
 });
