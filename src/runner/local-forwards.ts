@@ -194,7 +194,11 @@ export class LocalForwards {
       }
       hooks?.opened?.(Number(process.hrtime.bigint() - started) / 1e9);
       hooks?.observed?.(l.key, true, '');
-      if (sock.destroyed) return void channel.destroy();
+      if (sock.destroyed) {
+        channel.on('error', () => {});
+        channel.destroy();
+        return;
+      }
       const a: Active = { sock, client, counted: { in: 0, out: 0 } };
       this.active.add(a);
       const aborted = () => this.opts.session.client() !== client;
