@@ -48,6 +48,13 @@ export function buildReporting(
       const desired = src.desired();
       const fs = desired.servers.get(key);
       if (!fs) return undefined;
+      // A listener being opened reports 'listening' (or its error) in a moment, and marks the key.
+      const l = local.state(key);
+      if (l && !l.listening && !l.error) return undefined;
+      // Likewise the first probe of a connected forward (at most the probe timeout away): one
+      // write with both conditions instead of two.
+      if (l?.listening && session.snapshot().phase === 'connected' && !prober.result(key))
+        return undefined;
       return wantedServerConditions({
         fs,
         listenHost: config.listenHost,

@@ -63,13 +63,20 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     for (const key of desired.servers.keys()) queue.mark(key);
   };
 
+  // Status of a changed object is computed after the reconcile that follows the change, so it
+  // never describes the forwards as they were before it.
   let scheduled = false;
-  const reconcileSoon = () => {
+  const toMark = new Set<string>();
+  const reconcileSoon = (...keys: string[]) => {
+    for (const k of keys) toMark.add(k);
     if (scheduled || closed) return;
     scheduled = true;
     setImmediate(() => {
       scheduled = false;
-      if (!closed) reconcile();
+      if (closed) return;
+      reconcile();
+      for (const k of toMark) queue.mark(k);
+      toMark.clear();
     });
   };
   const reconcile = () => {
@@ -92,15 +99,9 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     clients,
     { namespace: config.namespace, jumpNode: config.jumpNode, log, clock },
     {
-      jumpNodeChanged: () => {
-        reconcileSoon();
-        queue.mark(JUMP_NODE_KEY);
-      },
-      serverChanged: (key, deleted) => {
-        reconcileSoon();
-        if (!deleted) queue.mark(key);
-      },
-      secretChanged: reconcileSoon,
+      jumpNodeChanged: () => reconcileSoon(JUMP_NODE_KEY),
+      serverChanged: (key, deleted) => (deleted ? reconcileSoon() : reconcileSoon(key)),
+      secretChanged: () => reconcileSoon(),
       synced: () => {
         reconcileSoon();
         setImmediate(markAll);
