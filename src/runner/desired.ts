@@ -41,7 +41,8 @@ export function serverKey(fs: ForwardedServer): string {
 /**
  * Forwards for the ForwardedServers of one JumpNode: a listener for each one with a target and a
  * runner port, a remote forward for each remoteForward. When two claim the same port, the older
- * one keeps it and the other is reported as a conflict (never silently shared).
+ * one keeps it and the other is reported as a conflict (never silently shared). A cancelled
+ * server keeps none: the hub must no longer reach it, nor it the hub.
  */
 export function desiredForwards(
   servers: readonly ForwardedServer[],
@@ -56,6 +57,7 @@ export function desiredForwards(
   for (const fs of mine) {
     const key = serverKey(fs);
     out.servers.set(key, fs);
+    if (fs.spec.cancelRequested) continue;
     const port = fs.status?.runnerPort;
     const target = fs.spec.target;
     if (port && target) {

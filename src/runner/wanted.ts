@@ -35,6 +35,8 @@ function tunnelReady(v: ServerView): Omit<WantedCondition, 'type'> {
   const fs = v.fs;
   const pod = ` (runner pod ${v.pod})`;
   if (v.conflict) return { status: 'False', reason: 'PortConflict', message: v.conflict };
+  if (fs.spec.cancelRequested)
+    return { status: 'False', reason: 'Cancelled', message: 'Cancelled: no forward is kept' };
   if (!v.local && !v.remote) {
     const reason = fs.spec.target ? 'WaitingForRunnerPort' : 'WaitingForTarget';
     const message = fs.spec.target

@@ -131,4 +131,18 @@ describe('runner: remote forward', () => {
     ).toBeGreaterThanOrEqual(2);
     expect(runner.exited()).toBe(false);
   });
+
+  it('closes the remote forward of a cancelled server', async () => {
+    await t.admin.forwardedServers.patch(t.name, 'dave', { spec: { cancelRequested: true } });
+    await waitFor('the jump node no longer listening for the cancelled server', async () =>
+      (await getOnJumpNode('/after-cancel')).code !== 0 ? true : undefined,
+    );
+    const fs = await waitFor('TunnelReady=False, Cancelled', async () => {
+      const o = await t.admin.forwardedServers.get(t.name, 'dave');
+      return condition(o, 'TunnelReady')?.reason === 'Cancelled' ? o : undefined;
+    });
+    expect(condition(fs, 'TunnelReady')?.status).toBe('False');
+    expect(seen).not.toContain('/after-cancel');
+    expect(runner!.exited()).toBe(false);
+  });
 });

@@ -44,6 +44,23 @@ describe('desiredForwards', () => {
     expect(d.conflicts.size).toBe(0);
   });
 
+  it('keeps no forward, local or remote, of a cancelled server', () => {
+    const rf = { bindPort: 9000, target: { host: 'hub.jhub.svc', port: 8081 } };
+    const d = desiredForwards(
+      [
+        fs(
+          'cancelled',
+          { target, remoteForward: rf, cancelRequested: true },
+          { runnerPort: 20001 },
+        ),
+      ],
+      'jn',
+    );
+    expect(d.local).toEqual([]);
+    expect(d.remote).toEqual([]);
+    expect([...d.servers.keys()]).toEqual(['ns/cancelled']);
+  });
+
   it('gives a clashing port to the older server and reports the other', () => {
     const d = desiredForwards(
       [

@@ -70,6 +70,12 @@ describe('wantedServerConditions', () => {
     ],
     ['no runner port yet', {}, ['False', 'WaitingForRunnerPort'], ['Unknown', 'NoTarget']],
     [
+      'cancelled',
+      { fs: { ...fs, spec: { ...fs.spec, cancelRequested: true } } },
+      ['False', 'Cancelled'],
+      ['Unknown', 'NoTarget'],
+    ],
+    [
       'no target yet',
       { fs: { ...fs, spec: { ...fs.spec, target: undefined } } },
       ['False', 'WaitingForTarget'],
