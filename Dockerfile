@@ -19,7 +19,9 @@ FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 LABEL org.opencontainers.image.title="jupyterhub-forward-operator" \
       org.opencontainers.image.description="Operator, SSH tunnel runner and hub-compatible API that let JupyterHub reach notebook servers on remote systems" \
       org.opencontainers.image.licenses="BSD-3-Clause"
-ENV NODE_ENV=production
+# MALLOC_ARENA_MAX=2: far less idle memory for the same work (decision 0022; glibc reads it at start).
+ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build --chown=0:0 /app/package.json ./package.json
 COPY --from=build --chown=0:0 /app/node_modules ./node_modules

@@ -113,7 +113,11 @@ export function buildRunnerDeployment(jn: JumpNode, settings: RunnerSettings): V
   };
 }
 
-/** The runner's environment (contract 0001 §C). */
+/**
+ * The runner's environment (contract 0001 §C). MALLOC_ARENA_MAX=2 keeps glibc from growing one
+ * malloc arena per thread: 113-144 MB instead of 158-229 MB RSS with 1000 idle forwards
+ * (decision 0022); glibc reads it at process start, so it has to be set here.
+ */
 export function runnerEnv(jn: JumpNode, settings: RunnerSettings) {
   return [
     { name: 'JFO_NAMESPACE', value: jn.metadata.namespace ?? '' },
@@ -121,6 +125,7 @@ export function runnerEnv(jn: JumpNode, settings: RunnerSettings) {
     { name: 'JFO_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'JFO_HTTP_PORT', value: String(RUNNER_HTTP_PORT) },
     { name: 'JFO_LOG_LEVEL', value: settings.logLevel },
+    { name: 'MALLOC_ARENA_MAX', value: '2' },
   ];
 }
 

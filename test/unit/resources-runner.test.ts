@@ -40,6 +40,7 @@ describe('buildRunnerDeployment', () => {
       { name: 'JFO_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'JFO_HTTP_PORT', value: '8080' },
       { name: 'JFO_LOG_LEVEL', value: 'info' },
+      { name: 'MALLOC_ARENA_MAX', value: '2' },
     ]);
     expect(c.volumeMounts).toBeUndefined();
     expect(pod.volumes).toBeUndefined();
