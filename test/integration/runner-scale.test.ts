@@ -105,6 +105,14 @@ describe('runner: 200 forwards over one SSH connection', () => {
       200,
     );
     const listeningMs = Date.now() - started;
+    // Listeners open before the SSH connection is up, and reset connections until it is (fail
+    // fast by design): wait for the connection too before sending requests.
+    await waitFor(
+      'the SSH connection',
+      async () => (await runner!.metric('jfo_runner_ssh_connected')) === 1,
+      60_000,
+      200,
+    );
 
     // One request through every forward.
     let ok = 0;
