@@ -87,13 +87,13 @@ describe('loadOperatorConfig', () => {
   });
 
   it.each([
-    ['JFO_HTTP_PORT', '70000', /JFO_HTTP_PORT must be an integer from 0 to 65535, got "70000"/],
+    ['JFO_HTTP_PORT', '70000', /JFO_HTTP_PORT must be an integer from 0 to 65535 \(got "70000"\)/],
     ['JFO_WORKERS', '0', /JFO_WORKERS must be an integer from 1/],
     ['JFO_WORKERS', 'four', /JFO_WORKERS must be an integer/],
     [
       'JFO_LOG_LEVEL',
       'verbose',
-      /JFO_LOG_LEVEL must be one of error, warn, info, debug, got "verbose"/,
+      /JFO_LOG_LEVEL must be one of error, warn, info, debug \(got "verbose"\)/,
     ],
     ['JFO_LEADER_ELECTION', 'maybe', /JFO_LEADER_ELECTION must be true or false/],
     ['JFO_RUNNER_IMAGE_PULL_POLICY', 'Sometimes', /JFO_RUNNER_IMAGE_PULL_POLICY must be one of/],
