@@ -1,5 +1,6 @@
 // The runner's configuration, parsed once from the environment (contract 0001 §C plus the
 // runner's own tuning knobs, all documented in docs/runner.md). Nothing else reads process.env.
+import { EnvReader, LOG_LEVELS, type Env } from '../config/env.js';
 import type { LogLevel } from '../log.js';
 
 export interface RunnerConfig {
@@ -32,64 +33,9 @@ export interface RunnerConfig {
   drainTimeoutMs: number;
 }
 
-type Env = Record<string, string | undefined>;
-
-const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
-
-class Reader {
-  readonly problems: string[] = [];
-  constructor(private readonly env: Env) {}
-
-  required(name: string): string {
-    const v = this.env[name]?.trim();
-    if (!v) this.problems.push(`${name} is required`);
-    return v ?? '';
-  }
-
-  string(name: string, fallback: string): string {
-    const v = this.env[name]?.trim();
-    return v ? v : fallback;
-  }
-
-  int(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.env[name]?.trim();
-    if (!raw) return fallback;
-    const n = Number(raw);
-    if (!/^-?\d+$/.test(raw) || n < min || n > max) {
-      this.problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-      return fallback;
-    }
-    return n;
-  }
-
-  /** A duration in seconds (decimals allowed), returned in milliseconds. */
-  seconds(name: string, fallbackSeconds: number, min: number, max: number): number {
-    const raw = this.env[name]?.trim();
-    if (!raw) return fallbackSeconds * 1000;
-    const n = Number(raw);
-    if (!/^\d+(\.\d+)?$/.test(raw) || n < min || n > max) {
-      this.problems.push(
-        `${name} must be a number of seconds from ${min} to ${max} (got "${raw}")`,
-      );
-      return fallbackSeconds * 1000;
-    }
-    return Math.round(n * 1000);
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const raw = this.env[name]?.trim();
-    if (!raw) return fallback;
-    if (!(allowed as readonly string[]).includes(raw)) {
-      this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
-      return fallback;
-    }
-    return raw as T;
-  }
-}
-
 /** Parses the environment; throws one error that lists every problem. */
 export function parseRunnerConfig(env: Env): Readonly<RunnerConfig> {
-  const r = new Reader(env);
+  const r = new EnvReader(env);
   const config: RunnerConfig = {
     namespace: r.required('JFO_NAMESPACE'),
     jumpNode: r.required('JFO_JUMPNODE'),
@@ -113,6 +59,6 @@ export function parseRunnerConfig(env: Env): Readonly<RunnerConfig> {
   };
   if (config.reconnectInitialMs > config.reconnectMaxMs)
     r.problems.push('JFO_RECONNECT_INITIAL_SECONDS must not exceed JFO_RECONNECT_MAX_SECONDS');
-  if (r.problems.length) throw new Error(`Invalid runner configuration: ${r.problems.join('; ')}`);
+  r.check('runner');
   return Object.freeze(config);
 }
