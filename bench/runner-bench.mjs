@@ -7,10 +7,13 @@
 //   - small requests: wrk -t1 -c10 --latency against a small Node HTTP server (keep-alive), and
 //     with `Connection: close` (every request opens a new forwarded connection);
 //   - memory: the runner's RSS with 1000 idle forwards (and ssh's with 1000 -L forwards).
-// The direct loopback path is measured once as the physical limit.
+// The direct loopback path is measured once as the physical limit. With --floor, a minimal ssh2
+// forwarder (bench/naive-forwarder.cjs) runs as a third path: the library's floor, which tells
+// the runner's own overhead apart from ssh2's.
 //
 // Usage: npm run build && node bench/runner-bench.mjs [--rounds 3] [--seconds 5] [--idle 1000]
-//        [--only <test name part>] [--no-warmup] [--profile DIR] (a V8 CPU profile of the runner)
+//        [--only <test name part>] [--no-warmup] [--floor]
+//        [--profile DIR] (V8 CPU profiles) [--runner-flags '<node flags>'] (experiments: --trace-gc)
 // Prints raw figures, then a Markdown table with medians and ratios (runner / OpenSSH).
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +35,12 @@ const IDLE = arg('idle', 1000);
 const ONLY = (() => {
   const i = process.argv.indexOf('--only');
   return i > 0 ? process.argv[i + 1] : '';
+})();
+const FLOOR = process.argv.includes('--floor');
+/** Extra Node.js flags for the runner and floor processes. */
+const RUNNER_FLAGS = (() => {
+  const i = process.argv.indexOf('--runner-flags');
+  return i > 0 ? process.argv[i + 1].split(' ').filter(Boolean) : [];
 })();
 const PROFILE_DIR = (() => {
   const i = process.argv.indexOf('--profile');
@@ -178,7 +187,8 @@ async function createServer(c, jumpNode, name, target, runnerPort) {
 }
 
 function startRunner(cp, jumpNode, extraEnv = {}) {
-  const flags = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+  const flags = [...RUNNER_FLAGS];
+  if (PROFILE_DIR) flags.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`);
   const child = start(process.execPath, [...flags, join(ROOT, 'dist', 'cli.js'), 'runner'], {
     env: {
       PATH: process.env.PATH,
@@ -306,6 +316,7 @@ async function throughputAndRequests(paths) {
     for (const [name, run] of tests.filter(([n]) => n.includes(ONLY))) {
       // Alternate which path goes first in each round.
       const order = round % 2 ? ['runner', 'openssh'] : ['openssh', 'runner'];
+      if (paths.floor) order.splice(round % 3, 0, 'floor');
       for (const path of order) {
         const r = await withCpu({ forwarder: paths[path].pid, sshd: paths.sshdPid }, () =>
           run(paths[path]),
@@ -373,22 +384,24 @@ async function idleMemory(cp, c, sshd, target) {
 
 function table(raw, direct, memory) {
   const rows = [
-    '| measure | runner (median) | OpenSSH `ssh -L` (median) | ratio runner/OpenSSH | direct loopback |',
-    '|---|---|---|---|---|',
+    `| measure | runner (median) | OpenSSH \`ssh -L\` (median) | ratio runner/OpenSSH | direct loopback |${FLOOR ? ' ssh2 floor (median) | ratio floor/OpenSSH |' : ''}`,
+    `|---|---|---|---|---|${FLOOR ? '---|---|' : ''}`,
   ];
   const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
-  const row = (label, r, o, d, digits = 2) =>
+  const row = (label, r, o, d, digits = 2, fl = NaN) =>
     rows.push(
-      `| ${label} | ${f(r, digits)} | ${f(o, digits)} | **${f(r / o)}x** | ${f(d, digits)} |`,
+      `| ${label} | ${f(r, digits)} | ${f(o, digits)} | **${f(r / o)}x** | ${f(d, digits)} |${FLOOR ? ` ${f(fl, digits)} | ${f(fl / o)}x |` : ''}`,
     );
   for (const [name, v] of Object.entries(raw)) {
-    const m = (path, fn) => median(v[path].map(fn));
+    const m = (path, fn) => (v[path] ? median(v[path].map(fn)) : NaN);
     if (name.startsWith('iperf3')) {
       row(
         name,
         m('runner', (x) => x.value),
         m('openssh', (x) => x.value),
         direct[name],
+        2,
+        m('floor', (x) => x.value),
       );
       // CPU seconds per GB moved: forwarder process, and sshd (all its processes).
       const perGB = (x, who) => x.cpu[who] / ((x.value * SECONDS) / 8);
@@ -398,6 +411,8 @@ function table(raw, direct, memory) {
           m('runner', (x) => perGB(x, who)),
           m('openssh', (x) => perGB(x, who)),
           NaN,
+          2,
+          m('floor', (x) => perGB(x, who)),
         );
     } else {
       for (const [k, label, better] of [
@@ -411,6 +426,7 @@ function table(raw, direct, memory) {
           m('openssh', (x) => x[k]),
           direct[name]?.[k],
           k === 'rps' ? 0 : 3,
+          m('floor', (x) => x[k]),
         );
       const per1k = (x) => (x.cpu.forwarder * 1000) / ((x.rps * SECONDS) / 1000);
       row(
@@ -418,6 +434,8 @@ function table(raw, direct, memory) {
         m('runner', per1k),
         m('openssh', per1k),
         NaN,
+        2,
+        m('floor', per1k),
       );
     }
   }
@@ -478,9 +496,25 @@ async function main() {
     'root@127.0.0.1',
   ]);
   await waitPort(sshPorts.iperf, 'ssh -L');
+  const floorPorts = { iperf: await freePort(), http: await freePort() };
+  const floor = FLOOR
+    ? start(process.execPath, [
+        ...RUNNER_FLAGS,
+        ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/floor`] : []),
+        join(ROOT, 'bench', 'naive-forwarder.cjs'),
+        '127.0.0.1',
+        String(sshd.port),
+        sshd.key,
+        CIPHER,
+        `${floorPorts.iperf}:127.0.0.1:${iperfPort}`,
+        `${floorPorts.http}:127.0.0.1:${httpPort}`,
+      ])
+    : undefined;
+  if (floor) await waitPort(floorPorts.iperf, 'ssh2 floor');
   // Warm up both paths (JIT, TCP buffers).
   if (!process.argv.includes('--no-warmup'))
-    for (const p of [runnerPorts, sshPorts]) await iperf(p.iperf, 1, false).catch(() => 0);
+    for (const p of [runnerPorts, sshPorts, ...(floor ? [floorPorts] : [])])
+      await iperf(p.iperf, 1, false).catch(() => 0);
   const negotiated = runner.output.split('\n').find((l) => l.includes('Negotiated SSH algorithms'));
   log(`runner: ${negotiated}`);
 
@@ -497,14 +531,27 @@ async function main() {
   const raw = await throughputAndRequests({
     runner: { ...runnerPorts, pid: runner.pid },
     openssh: { ...sshPorts, pid: ssh.pid },
+    ...(floor ? { floor: { ...floorPorts, pid: floor.pid } } : {}),
     sshdPid: sshd.pid,
   });
   if (ssh.output.trim()) log(`ssh -L said: ${ssh.output.slice(-3000)}`);
   log(
     `runner RSS after the throughput runs: ${rssMiB(runner.pid).toFixed(1)} MiB; ssh: ${rssMiB(ssh.pid).toFixed(1)} MiB`,
   );
+  if (RUNNER_FLAGS.length) {
+    // What the flags made the processes print (e.g. --trace-gc); GREP=text keeps matching lines.
+    const own = (p) =>
+      p.output
+        .split('\n')
+        .filter((l) => l && !l.startsWith('{') && l.includes(process.env.GREP ?? ''))
+        .slice(-100)
+        .join('\n');
+    log(`runner's own output (last 100 lines):\n${own(runner)}`);
+    if (floor) log(`floor's output (last 100 lines):\n${own(floor)}`);
+  }
   runner.kill('SIGTERM');
   ssh.kill('SIGTERM');
+  floor?.kill('SIGTERM');
   await new Promise((r) => (runner.exitCode !== null ? r() : runner.once('exit', r)));
   const memory =
     IDLE > 0 ? await idleMemory(cp, c, sshd, { host: '127.0.0.1', port: httpPort }) : undefined;

@@ -33,7 +33,4 @@ export function silentLogger(): Logger {
   });
 }
 
-export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
+export { errorMessage } from './log-lines.js';

@@ -1,11 +1,10 @@
-// The forwarding machinery of a runner, wired to its metrics: the SSH session, the local
-// listeners, the remote forwards and the prober. `mark` asks for a status update of a
-// ForwardedServer key.
+// The forwarding machinery of a runner: the SSH session, the local listeners, the remote forwards
+// and the prober, wired together and to a ForwardingStats sink. `mark` asks for a status update
+// of a ForwardedServer key.
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { RunnerConfig } from './config.js';
 import { LocalForwards } from './local-forwards.js';
-import type { RunnerMetrics } from './metrics.js';
 import { Prober } from './prober.js';
 import { RemoteForwards } from './remote-forwards.js';
 import { SshSession } from './session.js';
@@ -17,16 +16,23 @@ export interface Forwarding {
   remote: RemoteForwards;
 }
 
-export function countBytes(m: RunnerMetrics, toTarget: number, fromTarget: number): void {
-  if (toTarget > 0) m.bytes.inc({ direction: 'to_target' }, toTarget);
-  if (fromTarget > 0) m.bytes.inc({ direction: 'from_target' }, fromTarget);
+/** What the forwarding machinery counts (the runner's metrics, see metrics.ts). */
+export interface ForwardingStats {
+  sshAttempt(): void;
+  sshFailed(reason: string): void;
+  sshDisconnected(reason: string): void;
+  probed(reachable: boolean): void;
+  connection(result: 'ok' | 'ssh_down' | 'channel_failed'): void;
+  channelOpened(seconds: number): void;
+  bytes(toTarget: number, fromTarget: number): void;
+  remoteConnection(result: 'ok' | 'target_failed' | 'unknown'): void;
 }
 
 export function buildForwarding(
   config: RunnerConfig,
-  o: { log: Logger; clock: Clock; metrics: RunnerMetrics; mark(key: string): void },
+  o: { log: Logger; clock: Clock; stats: ForwardingStats; mark(key: string): void },
 ): Forwarding {
-  const { log, clock, metrics } = o;
+  const { log, clock, stats } = o;
   const session = new SshSession({
     log,
     clock,
@@ -34,9 +40,9 @@ export function buildForwarding(
     reconnectInitialMs: config.reconnectInitialMs,
     reconnectMaxMs: config.reconnectMaxMs,
     hooks: {
-      attempt: () => metrics.sshAttempts.inc(),
-      failed: (reason) => metrics.sshFailures.inc({ reason }),
-      disconnected: (reason) => metrics.sshDisconnects.inc({ reason }),
+      attempt: () => stats.sshAttempt(),
+      failed: (reason) => stats.sshFailed(reason),
+      disconnected: (reason) => stats.sshDisconnected(reason),
     },
   });
   const prober = new Prober({
@@ -47,10 +53,7 @@ export function buildForwarding(
     timeoutMs: config.probeTimeoutMs,
     concurrency: config.probeConcurrency,
     changed: (key) => o.mark(key),
-    probed: (ok) => {
-      metrics.probes.inc({ result: ok ? 'reachable' : 'unreachable' });
-      if (!ok) metrics.probeFailures.inc();
-    },
+    probed: (ok) => stats.probed(ok),
   });
   const local = new LocalForwards({
     listenHost: config.listenHost,
@@ -59,10 +62,10 @@ export function buildForwarding(
     clock,
     hooks: {
       observed: (key, ok, message) => prober.observe(key, ok, message),
-      accepted: () => metrics.connections.inc({ result: 'ok' }),
-      rejected: (result) => metrics.connections.inc({ result }),
-      opened: (s) => metrics.channelOpenSeconds.observe(s),
-      closed: (r) => countBytes(metrics, r.bytesIn, r.bytesOut),
+      accepted: () => stats.connection('ok'),
+      rejected: (result) => stats.connection(result),
+      opened: (s) => stats.channelOpened(s),
+      closed: (r) => stats.bytes(r.bytesIn, r.bytesOut),
       listenerChanged: (key) => o.mark(key),
     },
   });
@@ -71,7 +74,7 @@ export function buildForwarding(
     clock,
     hooks: {
       changed: (key) => o.mark(key),
-      connection: (result) => metrics.remoteConnections.inc({ result }),
+      connection: (result) => stats.remoteConnection(result),
     },
   });
   return { session, prober, local, remote };

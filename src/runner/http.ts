@@ -18,6 +18,8 @@ export interface HttpServerOptions {
   log: Logger;
   registry: Registry;
   readiness(): Readiness;
+  /** Brings counters kept elsewhere (the data plane's) up to date before a scrape. */
+  beforeScrape?(): Promise<void>;
 }
 
 export interface HttpServer {
@@ -42,8 +44,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       return send(res, r.ready ? 200 : 503, r);
     }
     if (path === '/metrics') {
-      opts.registry
-        .metrics()
+      Promise.resolve(opts.beforeScrape?.())
+        .then(() => opts.registry.metrics())
         .then((text) => send(res, 200, text, opts.registry.contentType))
         .catch((err) => send(res, 500, { status: 500, message: errorMessage(err) }));
       return;

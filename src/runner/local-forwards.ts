@@ -11,7 +11,8 @@ import type ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
-import { errorMessage, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { errorMessage } from '../log-lines.js';
 import type { LocalForwardSpec } from './desired.js';
 import { autoCork } from './cork.js';
 import type { SshSession } from './session.js';
@@ -74,6 +75,13 @@ export class LocalForwards {
   state(key: string): ListenerState | undefined {
     const l = this.listeners.get(key);
     return l && { port: l.port, target: l.target, listening: l.listening, error: l.error };
+  }
+
+  /** Every listener's state, by key. */
+  states(): Record<string, ListenerState> {
+    const out: Record<string, ListenerState> = {};
+    for (const key of this.listeners.keys()) out[key] = this.state(key)!;
+    return out;
   }
 
   count(): number {

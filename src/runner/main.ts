@@ -9,12 +9,13 @@ import { startRunner } from './runner.js';
 
 export async function main(_argv: string[]): Promise<void> {
   const config = parseRunnerConfig(process.env);
-  const log = createLogger(config.logLevel, {
+  const logFields = {
     component: 'runner',
     pod: config.podName,
     jumpNode: config.jumpNode,
     namespace: config.namespace,
-  });
+  };
+  const log = createLogger(config.logLevel, logFields);
   // The last line of defence only: every socket, channel and peer error is handled where it
   // arises. Should one slip through, the forwards of every other user must not die with it.
   process.on('uncaughtException', (err) =>
@@ -26,7 +27,18 @@ export async function main(_argv: string[]): Promise<void> {
   const kc = loadKubeConfig();
   // Status writes reuse their TLS connections (decision 0015).
   const closeAgents = useKeepAlive(kc);
-  const runner = await startRunner(config, { kc, clients: makeClients(kc), log });
+  const runner = await startRunner(config, {
+    kc,
+    clients: makeClients(kc),
+    log,
+    logFields,
+    // Without its data plane the runner forwards nothing: exit, and the pod is restarted.
+    onFatal: () => {
+      log.on('finish', () => process.exit(1));
+      log.end();
+      setTimeout(() => process.exit(1), 1000).unref();
+    },
+  });
   log.info('Started tunnel runner', { httpPort: runner.httpPort, listenHost: config.listenHost });
 
   let stopping = false;

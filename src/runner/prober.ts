@@ -63,6 +63,13 @@ export class Prober {
     return this.entries.get(key)?.result;
   }
 
+  /** Every probed target's latest result, by key. */
+  results(): Record<string, ProbeResult> {
+    const out: Record<string, ProbeResult> = {};
+    for (const [key, e] of this.entries) if (e.result) out[key] = e.result;
+    return out;
+  }
+
   /** Tracks exactly these targets; new or changed ones are probed soon. */
   sync(targets: ReadonlyMap<string, HostPort>): void {
     const now = this.opts.clock.now();

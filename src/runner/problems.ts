@@ -1,6 +1,6 @@
 // Why an SSH connection attempt ended, as a condition reason and a message a person can act on.
 // Pure.
-import { errorMessage } from '../log.js';
+import { errorMessage } from '../log-lines.js';
 import type { ConnectionSettings } from './desired.js';
 
 export interface SessionProblem {

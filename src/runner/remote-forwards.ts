@@ -10,7 +10,8 @@ import net from 'node:net';
 import type ssh2 from 'ssh2';
 import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
-import { errorMessage, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { errorMessage } from '../log-lines.js';
 import type { RemoteForwardSpec } from './desired.js';
 import { autoCork } from './cork.js';
 import { splice, type SpliceResult } from './splice.js';
@@ -55,6 +56,13 @@ export class RemoteForwards {
     if (!r) return undefined;
     const registered = !!r.on && r.on === this.client;
     return { bind: bindOf(r.spec), target: r.spec.target, registered, error: r.error };
+  }
+
+  /** Every remote forward's state, by key. */
+  states(): Record<string, RemoteState> {
+    const out: Record<string, RemoteState> = {};
+    for (const key of this.regs.keys()) out[key] = this.state(key)!;
+    return out;
   }
 
   registeredCount(): number {

@@ -13,15 +13,16 @@ import type { Clients } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import { RUNNER_FIELD_MANAGER, splitKey } from '../names.js';
 import type { RunnerConfig } from './config.js';
+import type { DataPlaneClient } from './dataplane-client.js';
 import type { DesiredForwards } from './desired.js';
-import type { Forwarding } from './forwarding.js';
 import type { RunnerMetrics } from './metrics.js';
 import { JUMP_NODE_KEY, RunnerStatus } from './status.js';
 import { StatusQueue } from './status-queue.js';
 import { wantedConnected, wantedServerConditions } from './wanted.js';
 
 export interface ReportingSources {
-  forwarding: Forwarding;
+  /** The data plane's state, read synchronously from its mirror. */
+  plane: Pick<DataPlaneClient, 'session' | 'local' | 'remote' | 'probe'>;
   desired(): DesiredForwards;
   /** The cached objects; undefined until the caches synced (nothing is written before). */
   jumpNode(): JumpNode | undefined;
@@ -35,7 +36,7 @@ export function buildReporting(
   o: { clients: Clients; log: Logger; clock: Clock; metrics: RunnerMetrics },
   src: ReportingSources,
 ): { status: RunnerStatus; queue: StatusQueue } {
-  const { session, local, remote, prober } = src.forwarding;
+  const { plane } = src;
   const ns = config.namespace;
   const status = new RunnerStatus({
     clock: o.clock,
@@ -49,25 +50,25 @@ export function buildReporting(
       const fs = desired.servers.get(key);
       if (!fs) return undefined;
       // A listener being opened reports 'listening' (or its error) in a moment, and marks the key.
-      const l = local.state(key);
+      const l = plane.local(key);
       if (l && !l.listening && !l.error) return undefined;
       // Likewise the first probe of a connected forward (at most the probe timeout away): one
       // write with both conditions instead of two.
-      if (l?.listening && session.snapshot().phase === 'connected' && !prober.result(key))
+      if (l?.listening && plane.session().phase === 'connected' && !plane.probe(key))
         return undefined;
       return wantedServerConditions({
         fs,
         listenHost: config.listenHost,
         pod: config.podName,
-        session: session.snapshot(),
-        local: local.state(key),
-        remote: remote.state(key),
+        session: plane.session(),
+        local: l,
+        remote: plane.remote(key),
         conflict: desired.conflicts.get(key),
-        probe: prober.result(key),
+        probe: plane.probe(key),
       });
     },
     wantedJumpNode: () => {
-      const s = session.snapshot();
+      const s = plane.session();
       const connected = wantedConnected(s, config.podName, src.jumpNode()?.metadata.generation);
       return { connected, since: s.connectedSince, restartHandled: src.restartHandled() };
     },

@@ -1,15 +1,17 @@
 // The tunnel runner of one JumpNode: watches the JumpNode, its key Secret and its
 // ForwardedServers, and converges one SSH session, the local listeners, the remote forwards and
-// the probes to them without restarting (reconcile). Status goes out through a coalescing,
-// rate-limited queue; health and metrics through a small HTTP server.
+// the probes to them without restarting (reconcile). The forwards themselves live in the data
+// plane, a worker thread (dataplane.ts); this thread is the control plane. Status goes out
+// through a coalescing, rate-limited queue; health and metrics through a small HTTP server.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { RESTARTED_AT_ANNOTATION } from '../api/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Clients } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { RunnerConfig } from './config.js';
-import { connectionSettings, desiredForwards, type DesiredForwards } from './desired.js';
-import { buildForwarding, countBytes, type Forwarding } from './forwarding.js';
+import type { DataPlaneClient } from './dataplane-client.js';
+import { startDataPlane } from './dataplane-thread.js';
+import { desiredForwards, type DesiredForwards } from './desired.js';
 import { startHttpServer, type Readiness } from './http.js';
 import { createMetrics, type RunnerMetrics } from './metrics.js';
 import { eventRecorder } from './recorder.js';
@@ -24,6 +26,10 @@ export interface RunnerDeps {
   clients: Clients;
   log: Logger;
   clock?: Clock;
+  /** Fields on every log line of the data plane thread (the main logger's defaultMeta). */
+  logFields?: Record<string, string>;
+  /** The data plane thread died (a bug, never a peer's doing): its forwards are gone. */
+  onFatal?(message: string): void;
 }
 
 export interface Runner {
@@ -42,15 +48,20 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
   let closed = false;
 
   const metrics = createMetrics((m) => collect(m));
-  const mark = (key: string) => queue.mark(key);
-  const fwd = buildForwarding(config, { log, clock, metrics, mark });
-  const { session, prober, local, remote } = fwd;
+  let mark = (_key: string) => {}; // until the status queue exists
+  const plane = await startDataPlane(config, {
+    log,
+    logFields: deps.logFields ?? {},
+    metrics,
+    mark: (key) => mark(key),
+    onFatal: (message) => deps.onFatal?.(message),
+  });
   const restart = new RestartTracker();
   const { status, queue } = buildReporting(
     config,
     { clients, log, clock, metrics },
     {
-      forwarding: fwd,
+      plane,
       desired: () => desired,
       jumpNode: () => watch.jumpNode(),
       server: (name) => watch.server(name),
@@ -58,6 +69,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
       restartHandled: () => restart.handled(),
     },
   );
+  mark = (key) => queue.mark(key);
   const markAll = () => {
     queue.mark(JUMP_NODE_KEY);
     for (const key of desired.servers.keys()) queue.mark(key);
@@ -82,15 +94,13 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
   const reconcile = () => {
     const jn = watch.jumpNode();
     watch.followSecret(jn?.spec.privateKeySecretRef?.name);
-    if (watch.synced()) session.configure(connectionSettings(jn, watch.secret()));
+    if (watch.synced()) plane.configure(jn, watch.secret());
     const value = jn?.metadata.annotations?.[RESTARTED_AT_ANNOTATION];
     if (jn && restart.observe(value, jn.status?.lastRestartHandled) === 'reconnect')
-      session.reconnectNow(`${RESTARTED_AT_ANNOTATION}=${value}`);
+      plane.reconnectNow(`${RESTARTED_AT_ANNOTATION}=${value}`);
     const previous = desired;
     desired = desiredForwards(watch.servers(), config.jumpNode);
-    if (!draining) local.sync(desired.local);
-    remote.sync(desired.remote);
-    prober.sync(new Map(desired.local.map((f) => [f.key, f.target])));
+    plane.sync(desired, draining);
     for (const key of previous.servers.keys()) if (!desired.servers.has(key)) status.forget(key);
   };
 
@@ -114,36 +124,34 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
   );
 
   const recorder = eventRecorder(clients.events, { pod: config.podName, clock, log });
-  const notify = sessionEvents(session, recorder, () => watch.jumpNode());
-  session.on('ready', (client) => {
-    remote.onReady(client);
-    prober.probeAllSoon();
+  const notify = sessionEvents(
+    () => plane.session(),
+    recorder,
+    () => watch.jumpNode(),
+  );
+  plane.on('ready', () => {
     restart.connected();
     markAll();
   });
-  session.on('down', () => {
-    remote.onDown();
-    markAll();
-  });
-  session.on('change', () => {
+  plane.on('down', markAll);
+  plane.on('change', () => {
     notify();
     markAll();
   });
-  prober.start();
 
-  const collect = (m: RunnerMetrics) => collectGauges(m, fwd, desired);
+  const collect = (m: RunnerMetrics) => collectGauges(m, plane, desired);
   const readiness = (): Readiness => {
-    const s = session.snapshot();
+    const s = plane.session();
     return {
       ready: !draining && watch.synced() && s.phase === 'connected',
       ssh: s.phase,
       ...(s.problem ? { problem: s.problem } : {}),
       synced: watch.synced(),
       draining,
-      forwards: local.count(),
-      listening: local.listeningCount(),
+      forwards: plane.count(),
+      listening: plane.listeningCount(),
       remoteForwards: desired.remote.length,
-      remoteRegistered: remote.registeredCount(),
+      remoteRegistered: plane.registeredCount(),
     };
   };
   const http = await startHttpServer({
@@ -152,6 +160,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     log,
     registry: metrics.registry,
     readiness,
+    beforeScrape: () => plane.flushStats(),
   });
 
   return {
@@ -162,37 +171,33 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
       draining = true;
       log.info('Draining tunnel runner', { delayMs: config.drainDelayMs });
       await new Promise((r) => setTimeout(r, config.drainDelayMs));
-      local.closeListeners();
-      const left = await local.waitIdle(config.drainTimeoutMs);
+      plane.closeListeners();
+      const left = await plane.waitIdle(config.drainTimeoutMs);
       log.info('Drained tunnel runner', { openConnectionsLeft: left });
     },
     async close() {
       if (closed) return;
       closed = true;
-      prober.stop();
       queue.stop();
-      local.closeListeners();
-      await remote.unregisterAll(2000);
       await watch.stop();
-      local.destroyAll();
-      remote.destroyAll();
-      await session.close();
+      await plane.close();
       await http.close();
     },
   };
 }
 
 /** Brings the gauges (and the bytes of open connections) up to date before a scrape. */
-function collectGauges(m: RunnerMetrics, fwd: Forwarding, desired: DesiredForwards): void {
-  const s = fwd.session.snapshot();
-  m.sshConnected.set(s.phase === 'connected' ? 1 : 0);
-  const listening = fwd.local.listeningCount();
+function collectGauges(m: RunnerMetrics, plane: DataPlaneClient, desired: DesiredForwards): void {
+  m.sshConnected.set(plane.session().phase === 'connected' ? 1 : 0);
+  const listening = plane.listeningCount();
   m.forwards.set({ state: 'listening' }, listening);
-  m.forwards.set({ state: 'failed' }, fwd.local.count() - listening);
-  const registered = fwd.remote.registeredCount();
+  m.forwards.set({ state: 'failed' }, plane.count() - listening);
+  const registered = plane.registeredCount();
   m.remoteForwards.set({ state: 'registered' }, registered);
   m.remoteForwards.set({ state: 'pending' }, desired.remote.length - registered);
-  m.activeConnections.set(fwd.local.activeConnections());
-  const b = fwd.local.takeActiveBytes();
-  countBytes(m, b.in, b.out);
+  m.activeConnections.set(plane.activeConnections());
+  // Bytes of closed connections arrive with the data plane's counters; these are the open ones'.
+  const b = plane.takeActiveBytes();
+  if (b.in > 0) m.bytes.inc({ direction: 'to_target' }, b.in);
+  if (b.out > 0) m.bytes.inc({ direction: 'from_target' }, b.out);
 }

@@ -4,10 +4,10 @@
 // `kubectl describe jumpnode` tells the story without the runner's logs.
 import { API_VERSION, JUMP_NODE, type JumpNode } from '../api/types.js';
 import type { EventRecorder } from './recorder.js';
-import type { SshSession } from './session.js';
+import type { SessionSnapshot } from './session.js';
 
 export function sessionEvents(
-  session: SshSession,
+  session: () => SessionSnapshot,
   recorder: EventRecorder,
   jumpNode: () => JumpNode | undefined,
 ): () => void {
@@ -23,7 +23,7 @@ export function sessionEvents(
       namespace: jn.metadata.namespace ?? '',
       uid: jn.metadata.uid,
     };
-    const s = session.snapshot();
+    const s = session();
     if (s.phase === 'connected') {
       if (!connected)
         recorder.record(regarding, 'Normal', 'Connected', `SSH session to ${s.server} is up`);

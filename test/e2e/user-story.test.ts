@@ -244,7 +244,8 @@ describe('a JupyterHub user reaches notebooks on a remote site through an SSH ju
     });
     await browser.screenshot(pending.page, '4-pending-start');
     const home = await browser.open();
-    await home.page.goto(`${hubUrl}/hub/home`);
+    // The stop buttons work once the page's scripts are loaded (slow on a busy machine).
+    await home.page.goto(`${hubUrl}/hub/home`, { waitUntil: 'networkidle' });
     await home.page.click('#stop-stuck');
     await waitFor('the spawn page to report the cancel', () =>
       pending.events.some((e) => e.failed && e.message === 'Start cancelled'),
@@ -329,7 +330,7 @@ describe('a JupyterHub user reaches notebooks on a remote site through an SSH ju
     expect(pids).toHaveLength(2);
     for (const pid of pids) expect(pid).toBeGreaterThan(0);
     const { page } = await browser.open();
-    await page.goto(`${hubUrl}/hub/home`);
+    await page.goto(`${hubUrl}/hub/home`, { waitUntil: 'networkidle' });
     await page.click('#stop-later');
     await page.click('#stop');
     await waitFor('both servers to stop', async () => {

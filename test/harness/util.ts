@@ -20,7 +20,10 @@ export async function ensureDist(): Promise<void> {
   await execFileP(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT });
 }
 
-/** Polls until `fn` returns a value (not undefined/false); `what` names it in the timeout error. */
+/**
+ * Polls until `fn` returns a value (not undefined/false); `what` names it in the timeout error,
+ * with the error of the last attempt if it threw.
+ */
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | false> | T | undefined | false,
@@ -33,11 +36,14 @@ export async function waitFor<T>(
     try {
       const v = await fn();
       if (v !== undefined && v !== false) return v;
+      last = undefined;
     } catch (err) {
       last = err;
     }
     if (Date.now() > deadline)
-      throw new Error(`Timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -22,6 +22,7 @@ import { loadOperatorConfig } from '../../src/operator/config.js';
 import { startOperator, type RunningOperator } from '../../src/operator/operator.js';
 import { kubeConfig } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
+import { waitFor } from '../harness/util.js';
 
 const execFileP = promisify(execFile);
 export const ROOT = join(__dirname, '..', '..');
@@ -62,28 +63,13 @@ export function forwardedServer(
   };
 }
 
-/** Polls `fn` until it returns a value other than undefined/false; fails with `what` on timeout. */
-export async function eventually<T>(
+/** Polls `fn` until it returns a value other than undefined/false (60 s, every 150 ms). */
+export const eventually = <T>(
   what: string,
   fn: () => Promise<T | undefined | false> | T | undefined | false,
   timeoutMs = 60_000,
   intervalMs = 150,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-      last = undefined;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`Timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+): Promise<T> => waitFor(what, fn, timeoutMs, intervalMs);
 
 /** `kubectl apply -k manifests/` as admin: the operator's RBAC for the `operator` token user. */
 export async function applyManifests(info: ControlPlaneInfo): Promise<string> {

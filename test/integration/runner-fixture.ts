@@ -23,34 +23,20 @@ import { makeClients, type Clients } from '../../src/kube/client.js';
 import { runnerName } from '../../src/names.js';
 import { runnerRules as operatorRunnerRules } from '../../src/resources/runner.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
+import { waitFor as pollUntil } from '../harness/util.js';
 
 export const ROOT = join(__dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli.js');
 /** Plays the operator when it sets status.runnerPort. */
 export const TEST_PORT_MANAGER = 'jfo-test-port-allocator';
 
-export async function waitFor<T>(
+/** waitFor with this fixture's defaults: 30 s, every 50 ms. */
+export const waitFor = <T>(
   what: string,
   fn: () => Promise<T | undefined | false> | T | undefined | false,
   timeoutMs = 30_000,
   everyMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
-      );
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+): Promise<T> => pollUntil(what, fn, timeoutMs, everyMs);
 
 /** OpenSSH's SHA256 fingerprint of a public key line. */
 export function fingerprintOf(publicKeyLine: string): string {

@@ -1,0 +1,293 @@
+// The runner's data plane: the SSH session, listeners, remote forwards and probes (forwarding.ts),
+// driven by commands and reporting its state as messages. It runs in a worker thread
+// (dataplane-worker.ts) so that its garbage collector works on a heap of its own: the packet
+// buffers of a busy tunnel trigger frequent full collections, and in the main thread each of
+// them had to mark the Kubernetes client's ~30 MB as well (decision 0025). The control plane
+// (watches, status, events, metrics) drives it through DataPlaneClient (dataplane-client.ts).
+//
+// Contract:
+//   - commands are applied in order; `configure` takes the raw JumpNode and key Secret (plain
+//     objects) and derives the connection settings here, so no Buffer crosses the thread boundary;
+//   - a `state` report carries what changed in the observable state since the previous report
+//     (the session snapshot whole, the per-key states as a patch), the keys whose status may have
+//     changed and the session events since then, in that order of application; reports are
+//     coalesced to at most one per event-loop iteration, and one with nothing in it is not sent;
+//   - counters go out as deltas (`stats`) every STATS_MS, when asked (a `stats` request, before
+//     its reply) and once more on close;
+//   - `request` commands (waitIdle, close) are answered once with `reply` and the same id.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { HostPort, JumpNode } from '../api/types.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { RunnerConfig } from './config.js';
+import { connectionSettings, type LocalForwardSpec, type RemoteForwardSpec } from './desired.js';
+import { buildForwarding, type Forwarding, type ForwardingStats } from './forwarding.js';
+import type { ListenerState } from './local-forwards.js';
+import type { ProbeResult } from './prober.js';
+import type { RemoteState } from './remote-forwards.js';
+import type { SessionSnapshot } from './session.js';
+
+export type SessionEvent = 'ready' | 'down' | 'change';
+
+export interface DataPlaneState {
+  session: SessionSnapshot;
+  local: Record<string, ListenerState>;
+  remote: Record<string, RemoteState>;
+  probes: Record<string, ProbeResult>;
+  activeConnections: number;
+}
+
+/** Counter increments since the previous `stats` report. */
+export interface StatsDelta {
+  sshAttempts: number;
+  sshFailures: Record<string, number>;
+  sshDisconnects: Record<string, number>;
+  probes: Record<string, number>;
+  connections: Record<string, number>;
+  channelOpenSeconds: number[];
+  bytesToTarget: number;
+  bytesFromTarget: number;
+  remoteConnections: Record<string, number>;
+}
+
+export type Command =
+  | { type: 'configure'; jumpNode?: JumpNode; secret?: V1Secret }
+  | { type: 'reconnectNow'; reason: string }
+  | {
+      type: 'sync';
+      /** Undefined while draining: the listeners stay as they are. */
+      local?: LocalForwardSpec[];
+      remote: RemoteForwardSpec[];
+      probeTargets: [string, HostPort][];
+    }
+  | { type: 'closeListeners' }
+  | { type: 'request'; id: number; op: 'waitIdle'; timeoutMs: number }
+  | { type: 'request'; id: number; op: 'stats' }
+  | { type: 'request'; id: number; op: 'close' };
+
+/** Entries to set and keys to delete. */
+export interface Patch<T> {
+  set: Record<string, T>;
+  removed: string[];
+}
+
+export interface StatePatch {
+  session: SessionSnapshot;
+  local: Patch<ListenerState>;
+  remote: Patch<RemoteState>;
+  probes: Patch<ProbeResult>;
+  activeConnections: number;
+}
+
+export type Report =
+  | { type: 'state'; patch: StatePatch; marked: string[]; events: SessionEvent[] }
+  | {
+      type: 'stats';
+      delta: StatsDelta;
+      activeBytes: { in: number; out: number };
+      activeConnections: number;
+    }
+  | { type: 'reply'; id: number; value: number | null };
+
+const STATS_MS = 1000;
+
+const emptyDelta = (): StatsDelta => ({
+  sshAttempts: 0,
+  sshFailures: {},
+  sshDisconnects: {},
+  probes: {},
+  connections: {},
+  channelOpenSeconds: [],
+  bytesToTarget: 0,
+  bytesFromTarget: 0,
+  remoteConnections: {},
+});
+
+const bump = (r: Record<string, number>, k: string) => (r[k] = (r[k] ?? 0) + 1);
+
+/** The entries of `next` that differ from `prev` (by value), and the keys `next` dropped. */
+export function diffRecords<T>(prev: Record<string, T>, next: Record<string, T>): Patch<T> {
+  const set: Record<string, T> = {};
+  for (const [k, v] of Object.entries(next))
+    if (!(k in prev) || JSON.stringify(prev[k]) !== JSON.stringify(v)) set[k] = v;
+  return { set, removed: Object.keys(prev).filter((k) => !(k in next)) };
+}
+
+/** Applies a patch to a record in place. */
+export function applyPatch<T>(target: Record<string, T>, p: Patch<T>): void {
+  for (const k of p.removed) delete target[k];
+  Object.assign(target, p.set);
+}
+
+const emptyState = (): DataPlaneState => ({
+  session: { phase: 'idle', failures: 0, insecure: false },
+  local: {},
+  remote: {},
+  probes: {},
+  activeConnections: 0,
+});
+
+export class DataPlaneCore {
+  private readonly fwd: Forwarding;
+  private delta = emptyDelta();
+  private readonly marked = new Set<string>();
+  private events: SessionEvent[] = [];
+  private scheduled = false;
+  private sent?: DataPlaneState;
+  private readonly statsTimer: unknown;
+  private closed = false;
+
+  constructor(
+    config: RunnerConfig,
+    private readonly o: { log: Logger; clock: Clock; post(r: Report): void },
+  ) {
+    const d = () => this.delta;
+    const stats: ForwardingStats = {
+      sshAttempt: () => d().sshAttempts++,
+      sshFailed: (reason) => bump(d().sshFailures, reason),
+      sshDisconnected: (reason) => bump(d().sshDisconnects, reason),
+      probed: (ok) => bump(d().probes, ok ? 'reachable' : 'unreachable'),
+      connection: (result) => bump(d().connections, result),
+      channelOpened: (s) => d().channelOpenSeconds.push(s),
+      bytes: (toTarget, fromTarget) => {
+        d().bytesToTarget += toTarget;
+        d().bytesFromTarget += fromTarget;
+      },
+      remoteConnection: (result) => bump(d().remoteConnections, result),
+    };
+    this.fwd = buildForwarding(config, {
+      log: o.log,
+      clock: o.clock,
+      stats,
+      mark: (key) => this.changed(key),
+    });
+    const { session, remote, prober } = this.fwd;
+    session.on('ready', (client) => {
+      remote.onReady(client);
+      prober.probeAllSoon();
+      this.changed(undefined, 'ready');
+    });
+    session.on('down', () => {
+      remote.onDown();
+      this.changed(undefined, 'down');
+    });
+    session.on('change', () => this.changed(undefined, 'change'));
+    prober.start();
+    this.statsTimer = o.clock.setInterval(() => this.postStats(), STATS_MS);
+    this.changed();
+  }
+
+  /** Applies one command. Never throws: a bad command is logged and dropped. */
+  handle(cmd: Command): void {
+    const { session, local, remote, prober } = this.fwd;
+    try {
+      switch (cmd.type) {
+        case 'configure':
+          session.configure(connectionSettings(cmd.jumpNode, cmd.secret));
+          break;
+        case 'reconnectNow':
+          session.reconnectNow(cmd.reason);
+          break;
+        case 'sync':
+          if (cmd.local) local.sync(cmd.local);
+          remote.sync(cmd.remote);
+          prober.sync(new Map(cmd.probeTargets));
+          break;
+        case 'closeListeners':
+          local.closeListeners();
+          break;
+        case 'request':
+          void this.request(cmd);
+          return;
+      }
+    } catch (err) {
+      this.o.log.error('Data plane command failed', { command: cmd.type, error: String(err) });
+    }
+    this.changed();
+  }
+
+  private async request(cmd: Extract<Command, { type: 'request' }>): Promise<void> {
+    let value: number | null = null;
+    try {
+      if (cmd.op === 'waitIdle') value = await this.fwd.local.waitIdle(cmd.timeoutMs);
+      else if (cmd.op === 'stats') this.postStats();
+      else await this.close();
+    } catch (err) {
+      this.o.log.error('Data plane request failed', { op: cmd.op, error: String(err) });
+    }
+    this.o.post({ type: 'reply', id: cmd.id, value });
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const { session, local, remote, prober } = this.fwd;
+    this.o.clock.clearInterval(this.statsTimer);
+    prober.stop();
+    local.closeListeners();
+    await remote.unregisterAll(2000);
+    local.destroyAll();
+    remote.destroyAll();
+    await session.close();
+    this.postState();
+    this.postStats();
+  }
+
+  private changed(key?: string, event?: SessionEvent): void {
+    if (key !== undefined) this.marked.add(key);
+    if (event) this.events.push(event);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.postState());
+  }
+
+  private postState(): void {
+    this.scheduled = false;
+    const { session, local, remote, prober } = this.fwd;
+    const now: DataPlaneState = {
+      session: session.snapshot(),
+      local: local.states(),
+      remote: remote.states(),
+      probes: prober.results(),
+      activeConnections: local.activeConnections(),
+    };
+    const before = this.sent ?? emptyState();
+    const patch: StatePatch = {
+      session: now.session,
+      local: diffRecords(before.local, now.local),
+      remote: diffRecords(before.remote, now.remote),
+      probes: diffRecords(before.probes, now.probes),
+      activeConnections: now.activeConnections,
+    };
+    const empty = (p: Patch<unknown>) => p.removed.length === 0 && Object.keys(p.set).length === 0;
+    if (
+      this.sent &&
+      this.marked.size === 0 &&
+      this.events.length === 0 &&
+      empty(patch.local) &&
+      empty(patch.remote) &&
+      empty(patch.probes) &&
+      now.activeConnections === before.activeConnections &&
+      JSON.stringify(now.session) === JSON.stringify(before.session)
+    )
+      return;
+    const marked = [...this.marked];
+    const events = this.events;
+    this.marked.clear();
+    this.events = [];
+    this.sent = now;
+    this.o.post({ type: 'state', patch, marked, events });
+  }
+
+  private postStats(): void {
+    const delta = this.delta;
+    this.delta = emptyDelta();
+    const { local } = this.fwd;
+    this.o.post({
+      type: 'stats',
+      delta,
+      activeBytes: local.takeActiveBytes(),
+      activeConnections: local.activeConnections(),
+    });
+  }
+}

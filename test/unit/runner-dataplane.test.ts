@@ -1,0 +1,140 @@
+// The data plane protocol end to end in one thread: DataPlaneCore (real session, listeners and
+// prober, no jump node) behind an asynchronous in-process transport, driven and mirrored by
+// DataPlaneClient. The worker thread itself is covered by the runner's integration tests, which
+// run the built runner process.
+import net from 'node:net';
+import type { JumpNode } from '../../src/api/types.js';
+import { systemClock } from '../../src/clock.js';
+import { silentLogger } from '../../src/log.js';
+import { parseRunnerConfig } from '../../src/runner/config.js';
+import { DataPlaneCore, type Command, type Report } from '../../src/runner/dataplane.js';
+import { DataPlaneClient } from '../../src/runner/dataplane-client.js';
+import type { DesiredForwards } from '../../src/runner/desired.js';
+import { createMetrics } from '../../src/runner/metrics.js';
+
+const config = parseRunnerConfig({
+  JFO_NAMESPACE: 'ns',
+  JFO_JUMPNODE: 'hpc',
+  JFO_LISTEN_HOST: '127.0.0.1',
+});
+
+const jumpNode = {
+  apiVersion: 'forward.hub.jupyter.org/v1alpha1',
+  kind: 'JumpNode',
+  metadata: { name: 'hpc', namespace: 'ns' },
+  spec: { host: '127.0.0.1', port: 22, username: 'u', privateKeySecretRef: { name: 'key' } },
+} as unknown as JumpNode;
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+function until(what: string, ok: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (ok()) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`Timed out waiting for ${what}`));
+      setTimeout(check, 20);
+    };
+    check();
+  });
+}
+
+function desired(key: string, port: number): DesiredForwards {
+  return {
+    local: [{ key, port, target: { host: '127.0.0.1', port: 1 } }],
+    remote: [],
+    conflicts: new Map(),
+    servers: new Map(),
+  };
+}
+
+describe('data plane protocol (DataPlaneCore behind DataPlaneClient)', () => {
+  let client: DataPlaneClient;
+  const marked: string[] = [];
+  const events: string[] = [];
+  const metrics = createMetrics(() => undefined);
+
+  beforeAll(async () => {
+    // Messages cross asynchronously and are copied, as between threads.
+    let toClient: (r: Report) => void = () => undefined;
+    const core = new DataPlaneCore(config, {
+      log: silentLogger(),
+      clock: systemClock,
+      post: (r) => {
+        const copy = structuredClone(r);
+        setImmediate(() => toClient(copy));
+      },
+    });
+    client = new DataPlaneClient(
+      {
+        send: (cmd: Command) => {
+          const copy = structuredClone(cmd);
+          setImmediate(() => core.handle(copy));
+        },
+        onReport: (fn) => (toClient = fn),
+        terminate: async () => undefined,
+      },
+      { metrics, mark: (k) => marked.push(k) },
+    );
+    for (const e of ['ready', 'down', 'change']) client.on(e, () => events.push(e));
+    await client.ready();
+  });
+
+  afterAll(async () => {
+    await client.close();
+  });
+
+  it('mirrors the initial state once ready', () => {
+    expect(client.session()).toMatchObject({ phase: 'idle', failures: 0 });
+    expect(client.count()).toBe(0);
+  });
+
+  it('derives connection settings in the data plane and reports why it cannot connect', async () => {
+    client.configure(jumpNode, undefined);
+    await until('the session problem', () => client.session().problem !== undefined);
+    expect(client.session().problem).toEqual({
+      reason: 'SecretNotFound',
+      message: 'Secret key does not exist',
+    });
+    expect(events).toContain('change');
+  });
+
+  it('opens listeners, marks their keys and counts refused connections', async () => {
+    const port = await freePort();
+    client.sync(desired('ns/alice', port), false);
+    await until('the listener', () => client.local('ns/alice')?.listening === true);
+    expect(client.local('ns/alice')).toMatchObject({ port, listening: true });
+    expect(client.count()).toBe(1);
+    expect(client.listeningCount()).toBe(1);
+    expect(marked).toContain('ns/alice');
+
+    // No SSH session: the listener resets the connection, and the data plane counts it.
+    await new Promise<void>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+    });
+    const refused = async () =>
+      (await metrics.connections.get()).values.find((v) => v.labels.result === 'ssh_down')?.value;
+    const deadline = Date.now() + 5000;
+    while ((await refused()) !== 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(await refused()).toBe(1);
+  });
+
+  it('keeps the listeners while draining (sync with keepListeners), closes them on request', async () => {
+    const port = client.local('ns/alice')!.port;
+    client.sync({ ...desired('ns/alice', port), local: [] }, true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(client.local('ns/alice')?.listening).toBe(true);
+    client.closeListeners();
+    expect(await client.waitIdle(1000)).toBe(0);
+    await until('the listener to go', () => !client.local('ns/alice')?.listening);
+  });
+});
