@@ -10,6 +10,13 @@ import type { RunnerConfig } from './config.js';
 import { DataPlaneClient, type DataPlaneHooks } from './dataplane-client.js';
 import type { DataPlaneWorkerData } from './dataplane-worker.js';
 
+/**
+ * The data plane's young generation, capped well below V8's default: with 1000 idle forwards the
+ * runner's RSS was 140 MB with the default and 117 MB with 6 MB, for 5-10 % more CPU per
+ * forwarded GB (decision 0025).
+ */
+const YOUNG_GENERATION_MB = 6;
+
 /** Starts the data plane in a worker thread (dist/runner/dataplane-worker.js). */
 export async function startDataPlane(
   config: RunnerConfig,
@@ -22,6 +29,7 @@ export async function startDataPlane(
   const data: DataPlaneWorkerData = { config, logFields: o.logFields };
   const worker = new Worker(new URL('./dataplane-worker.js', import.meta.url), {
     workerData: data,
+    resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   });
   let stopping = false;
   const client = new DataPlaneClient(
