@@ -19,14 +19,11 @@ import { createLogger } from '../dist/log.js';
 import { systemClock } from '../dist/clock.js';
 import { parseFacadeConfig } from '../dist/facade/config.js';
 import { startFacade } from '../dist/facade/server.js';
+import { numberArg } from './lib.mjs';
 
 const execFileP = promisify(execFile);
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const DURATION = arg('duration', 5);
-const CONNECTIONS = arg('connections', 32);
+const DURATION = numberArg('duration', 5);
+const CONNECTIONS = numberArg('connections', 32);
 const SERVERS = 50;
 const TOKEN = 'bench-token-0123456789abcdef0123';
 const NS = 'bench';

@@ -19,26 +19,20 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { startControlPlane, kubeconfigYaml } from '../dist/dev/control-plane.js';
+import { freePort, startControlPlane, kubeconfigYaml } from '../dist/dev/control-plane.js';
 import { makeClients } from '../dist/kube/client.js';
 import { makeSupervisedInformer } from '../dist/kube/informer.js';
 import { createLogger } from '../dist/log.js';
 import { serverResourceName } from '../dist/names.js';
+import { log, numberArg, sleep, start } from './lib.mjs';
 
 const execFileP = promisify(execFile);
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const N = arg('servers', 1000);
-const WORKERS = arg('workers', 4);
+const N = numberArg('servers', 1000);
+const WORKERS = numberArg('workers', 4);
 const ROOT = new URL('..', import.meta.url).pathname;
 const API = 'forward.hub.jupyter.org/v1alpha1';
 const dir = mkdtempSync(join(tmpdir(), 'jfo-operator-bench-'));
-const children = [];
-const log = (msg) => process.stderr.write(`${msg}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let master; // the sshd whose ControlMaster runs (it daemonises, so it is not in `children`)
+let master; // the sshd whose ControlMaster runs (it daemonises, so start() does not track it)
 process.on('exit', () => {
   if (master) {
     try {
@@ -47,29 +41,8 @@ process.on('exit', () => {
       // already gone
     }
   }
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
-
-function start(cmd, args, opts = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  child.output = '';
-  child.stdout.on('data', (d) => (child.output += d));
-  child.stderr.on('data', (d) => (child.output += d));
-  children.push(child);
-  return child;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function kubectl(cp, args) {
   return (

@@ -15,75 +15,33 @@
 //        [--only <test name part>] [--no-warmup] [--floor]
 //        [--profile DIR] (V8 CPU profiles) [--runner-flags '<node flags>'] (experiments: --trace-gc)
 // Prints raw figures, then a Markdown table with medians and ratios (runner / OpenSSH).
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startControlPlane } from '../dist/dev/control-plane.js';
+import { freePort, startControlPlane } from '../dist/dev/control-plane.js';
 import { loadKubeConfig, makeClients } from '../dist/kube/client.js';
+import { log, numberArg, sleep, start, stopAll, textArg } from './lib.mjs';
 
 const execFileP = promisify(execFile);
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const ROUNDS = arg('rounds', 3);
-const SECONDS = arg('seconds', 5);
-const IDLE = arg('idle', 1000);
-const ONLY = (() => {
-  const i = process.argv.indexOf('--only');
-  return i > 0 ? process.argv[i + 1] : '';
-})();
+const ROUNDS = numberArg('rounds', 3);
+const SECONDS = numberArg('seconds', 5);
+const IDLE = numberArg('idle', 1000);
+const ONLY = textArg('only') ?? '';
 const FLOOR = process.argv.includes('--floor');
 /** Extra Node.js flags for the runner and floor processes. */
-const RUNNER_FLAGS = (() => {
-  const i = process.argv.indexOf('--runner-flags');
-  return i > 0 ? process.argv[i + 1].split(' ').filter(Boolean) : [];
-})();
-const PROFILE_DIR = (() => {
-  const i = process.argv.indexOf('--profile');
-  return i > 0 ? process.argv[i + 1] : undefined;
-})();
+const RUNNER_FLAGS = (textArg('runner-flags') ?? '').split(' ').filter(Boolean);
+const PROFILE_DIR = textArg('profile');
 const CIPHER = 'aes128-gcm@openssh.com';
 const ROOT = new URL('..', import.meta.url).pathname;
 const API = 'forward.hub.jupyter.org/v1alpha1';
 const NS = 'bench';
 
 const dir = mkdtempSync(join(tmpdir(), 'jfo-runner-bench-'));
-const children = [];
 let controlPlane;
-const log = (msg) => process.stderr.write(`${msg}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function start(cmd, args, opts = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  child.output = '';
-  child.stdout.on('data', (d) => (child.output += d));
-  child.stderr.on('data', (d) => (child.output += d));
-  children.push(child);
-  return child;
-}
-
-function stopAll() {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-}
-process.on('exit', () => {
-  stopAll();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 async function waitPort(port, what) {
   for (let i = 0; i < 400; i++) {

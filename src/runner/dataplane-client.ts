@@ -12,13 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { JumpNode } from '../api/types.js';
-import {
-  applyPatch,
-  type Command,
-  type DataPlaneState,
-  type Report,
-  type StatsDelta,
-} from './dataplane.js';
+import { applyPatch, emptyState, type Command, type Report, type StatsDelta } from './dataplane.js';
 import type { DesiredForwards } from './desired.js';
 import type { ListenerState } from './local-forwards.js';
 import type { RunnerMetrics } from './metrics.js';
@@ -38,16 +32,10 @@ export interface DataPlaneHooks {
 }
 
 export class DataPlaneClient extends EventEmitter {
-  private readonly state: DataPlaneState = {
-    session: { phase: 'idle', failures: 0, insecure: false },
-    local: {},
-    remote: {},
-    probes: {},
-    activeConnections: 0,
-  };
+  private readonly state = emptyState();
+  private openConnections = 0;
   private nextId = 0;
   private readonly pending = new Map<number, (value: number | null) => void>();
-  private activeBytes = { in: 0, out: 0 };
   private readonly first: Promise<void>;
 
   constructor(
@@ -64,15 +52,12 @@ export class DataPlaneClient extends EventEmitter {
         applyPatch(s.local, r.patch.local);
         applyPatch(s.remote, r.patch.remote);
         applyPatch(s.probes, r.patch.probes);
-        s.activeConnections = r.patch.activeConnections;
         resolveFirst();
         for (const key of r.marked) hooks.mark(key);
         for (const e of r.events) this.emit(e);
       } else if (r.type === 'stats') {
         applyStats(hooks.metrics, r.delta);
-        this.activeBytes.in += r.activeBytes.in;
-        this.activeBytes.out += r.activeBytes.out;
-        this.state.activeConnections = r.activeConnections;
+        this.openConnections = r.activeConnections;
       } else {
         this.pending.get(r.id)?.(r.value);
         this.pending.delete(r.id);
@@ -151,14 +136,9 @@ export class DataPlaneClient extends EventEmitter {
   registeredCount(): number {
     return Object.values(this.state.remote).filter((r) => r.registered).length;
   }
+  /** Open forwarded connections, as of the last counters (flushStats brings them up to date). */
   activeConnections(): number {
-    return this.state.activeConnections;
-  }
-  /** Bytes of still-open connections reported since the last call. */
-  takeActiveBytes(): { in: number; out: number } {
-    const b = this.activeBytes;
-    this.activeBytes = { in: 0, out: 0 };
-    return b;
+    return this.openConnections;
   }
 
   private request(

@@ -34,7 +34,6 @@ export interface DataPlaneState {
   local: Record<string, ListenerState>;
   remote: Record<string, RemoteState>;
   probes: Record<string, ProbeResult>;
-  activeConnections: number;
 }
 
 /** Counter increments since the previous `stats` report. */
@@ -76,15 +75,14 @@ export interface StatePatch {
   local: Patch<ListenerState>;
   remote: Patch<RemoteState>;
   probes: Patch<ProbeResult>;
-  activeConnections: number;
 }
 
 export type Report =
   | { type: 'state'; patch: StatePatch; marked: string[]; events: SessionEvent[] }
   | {
       type: 'stats';
+      /** Includes the bytes open connections moved since the previous report. */
       delta: StatsDelta;
-      activeBytes: { in: number; out: number };
       activeConnections: number;
     }
   | { type: 'reply'; id: number; value: number | null };
@@ -119,12 +117,11 @@ export function applyPatch<T>(target: Record<string, T>, p: Patch<T>): void {
   Object.assign(target, p.set);
 }
 
-const emptyState = (): DataPlaneState => ({
+export const emptyState = (): DataPlaneState => ({
   session: { phase: 'idle', failures: 0, insecure: false },
   local: {},
   remote: {},
   probes: {},
-  activeConnections: 0,
 });
 
 export class DataPlaneCore {
@@ -249,7 +246,6 @@ export class DataPlaneCore {
       local: local.states(),
       remote: remote.states(),
       probes: prober.results(),
-      activeConnections: local.activeConnections(),
     };
     const before = this.sent ?? emptyState();
     const patch: StatePatch = {
@@ -257,7 +253,6 @@ export class DataPlaneCore {
       local: diffRecords(before.local, now.local),
       remote: diffRecords(before.remote, now.remote),
       probes: diffRecords(before.probes, now.probes),
-      activeConnections: now.activeConnections,
     };
     const empty = (p: Patch<unknown>) => p.removed.length === 0 && Object.keys(p.set).length === 0;
     if (
@@ -267,7 +262,6 @@ export class DataPlaneCore {
       empty(patch.local) &&
       empty(patch.remote) &&
       empty(patch.probes) &&
-      now.activeConnections === before.activeConnections &&
       JSON.stringify(now.session) === JSON.stringify(before.session)
     )
       return;
@@ -280,14 +274,12 @@ export class DataPlaneCore {
   }
 
   private postStats(): void {
+    const { local } = this.fwd;
     const delta = this.delta;
     this.delta = emptyDelta();
-    const { local } = this.fwd;
-    this.o.post({
-      type: 'stats',
-      delta,
-      activeBytes: local.takeActiveBytes(),
-      activeConnections: local.activeConnections(),
-    });
+    const open = local.takeActiveBytes();
+    delta.bytesToTarget += open.in;
+    delta.bytesFromTarget += open.out;
+    this.o.post({ type: 'stats', delta, activeConnections: local.activeConnections() });
   }
 }

@@ -84,16 +84,6 @@ export class LocalForwards {
     return out;
   }
 
-  count(): number {
-    return this.listeners.size;
-  }
-
-  listeningCount(): number {
-    let n = 0;
-    for (const l of this.listeners.values()) if (l.listening) n++;
-    return n;
-  }
-
   activeConnections(): number {
     return this.active.size;
   }

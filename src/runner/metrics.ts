@@ -21,10 +21,7 @@ export interface RunnerMetrics {
   statusSkipped: client.Counter<'kind'>;
 }
 
-/**
- * Builds the metrics. `collect` runs before every scrape so that gauges and the byte counter
- * (bytes of long-lived open connections) are current without per-chunk bookkeeping.
- */
+/** Builds the metrics. `collect` runs at every scrape and sets the gauges. */
 export function createMetrics(collect: (m: RunnerMetrics) => void): RunnerMetrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'jfo_runner_' });

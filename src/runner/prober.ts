@@ -59,10 +59,6 @@ export class Prober {
     this.ticker = undefined;
   }
 
-  result(key: string): ProbeResult | undefined {
-    return this.entries.get(key)?.result;
-  }
-
   /** Every probed target's latest result, by key. */
   results(): Record<string, ProbeResult> {
     const out: Record<string, ProbeResult> = {};

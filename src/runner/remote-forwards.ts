@@ -65,12 +65,6 @@ export class RemoteForwards {
     return out;
   }
 
-  registeredCount(): number {
-    let n = 0;
-    for (const r of this.regs.values()) if (r.on && r.on === this.client) n++;
-    return n;
-  }
-
   sync(specs: readonly RemoteForwardSpec[]): void {
     const wanted = new Map(specs.map((s) => [s.key, s]));
     for (const [key, r] of this.regs) {

@@ -186,7 +186,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
   };
 }
 
-/** Brings the gauges (and the bytes of open connections) up to date before a scrape. */
+/** Brings the gauges up to date before a scrape. */
 function collectGauges(m: RunnerMetrics, plane: DataPlaneClient, desired: DesiredForwards): void {
   m.sshConnected.set(plane.session().phase === 'connected' ? 1 : 0);
   const listening = plane.listeningCount();
@@ -195,9 +195,6 @@ function collectGauges(m: RunnerMetrics, plane: DataPlaneClient, desired: Desire
   const registered = plane.registeredCount();
   m.remoteForwards.set({ state: 'registered' }, registered);
   m.remoteForwards.set({ state: 'pending' }, desired.remote.length - registered);
+  // Counted by the data plane and applied before every scrape (flushStats), bytes included.
   m.activeConnections.set(plane.activeConnections());
-  // Bytes of closed connections arrive with the data plane's counters; these are the open ones'.
-  const b = plane.takeActiveBytes();
-  if (b.in > 0) m.bytes.inc({ direction: 'to_target' }, b.in);
-  if (b.out > 0) m.bytes.inc({ direction: 'from_target' }, b.out);
 }

@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { freePort } from '../../src/dev/control-plane.js';
 import { containerEnvironment, type PodContext } from './pod-spec.js';
+import { collectJsonLines } from './util.js';
 
 const ROOT = typeof __dirname === 'string' ? resolve(__dirname, '../..') : process.cwd();
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -136,25 +137,8 @@ async function setPodStatus(o: PodOptions, pod: k8s.V1Pod, ready: boolean): Prom
 }
 
 function collectLogs(child: ChildProcess, logFile?: string) {
-  const lines: Array<Record<string, unknown>> = [];
   const file = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
-  let partial = '';
-  const onData = (d: Buffer) => {
-    file?.write(d);
-    partial += d.toString('utf8');
-    const parts = partial.split('\n');
-    partial = parts.pop()!;
-    for (const p of parts) {
-      if (!p.trim()) continue;
-      try {
-        lines.push(JSON.parse(p) as Record<string, unknown>);
-      } catch {
-        lines.push({ message: p });
-      }
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  const lines = collectJsonLines(child, file && ((d) => file.write(d)));
   child.once('exit', () => file?.end());
   return lines;
 }

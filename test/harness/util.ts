@@ -1,5 +1,5 @@
 // Small helpers of the end-to-end stack and the demo.
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -46,4 +46,33 @@ export async function waitFor<T>(
       );
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * Collects a child's stdout and stderr as parsed JSON log lines (a line that is not JSON becomes
+ * `{ level: 'raw', message }`); `tee` gets every chunk as it arrives.
+ */
+export function collectJsonLines(
+  child: ChildProcess,
+  tee?: (chunk: Buffer) => void,
+): Array<Record<string, unknown>> {
+  const lines: Array<Record<string, unknown>> = [];
+  let partial = '';
+  const onData = (d: Buffer) => {
+    tee?.(d);
+    partial += d.toString('utf8');
+    const parts = partial.split('\n');
+    partial = parts.pop()!;
+    for (const p of parts) {
+      if (!p.trim()) continue;
+      try {
+        lines.push(JSON.parse(p) as Record<string, unknown>);
+      } catch {
+        lines.push({ level: 'raw', message: p });
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return lines;
 }

@@ -23,7 +23,7 @@ import { makeClients, type Clients } from '../../src/kube/client.js';
 import { runnerName } from '../../src/names.js';
 import { runnerRules as operatorRunnerRules } from '../../src/resources/runner.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
-import { waitFor as pollUntil } from '../harness/util.js';
+import { collectJsonLines, waitFor as pollUntil } from '../harness/util.js';
 
 export const ROOT = join(__dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli.js');
@@ -219,23 +219,7 @@ export async function startRunnerProcess(o: RunnerOptions): Promise<RunnerProces
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: ROOT,
   });
-  const lines: Array<Record<string, unknown>> = [];
-  let partial = '';
-  const onData = (d: Buffer) => {
-    partial += d.toString();
-    const parts = partial.split('\n');
-    partial = parts.pop()!;
-    for (const p of parts) {
-      if (!p.trim()) continue;
-      try {
-        lines.push(JSON.parse(p) as Record<string, unknown>);
-      } catch {
-        lines.push({ level: 'raw', message: p });
-      }
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  const lines = collectJsonLines(child);
   const httpPort = await waitFor('the runner to serve HTTP', () => {
     if (child.exitCode !== null) throw new Error(`runner exited: ${JSON.stringify(lines)}`);
     const l = lines.find((x) => x.message === 'Serving health and metrics');
