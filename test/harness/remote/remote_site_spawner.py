@@ -68,7 +68,9 @@ class RemoteSiteSpawner(ForwardSpawner):
     site_alias = Unicode("hpc", config=True, help="Jump node alias the job names in setuptunnel.")
     modes = Dict(config=True, help="Server name -> forward, delayed or never (default: forward).")
     queue_seconds = Float(3.0, config=True, help="Time a job waits in the queue before it runs.")
-    delayed_seconds = Float(3.0, config=True, help="Delay before a delayed job calls setuptunnel.")
+    # Long enough that the operator has reported "waiting for the target" before the job's own
+    # messages arrive, also on a loaded 2-core machine (3 s was not, once, in a full CI run).
+    delayed_seconds = Float(6.0, config=True, help="Delay before a delayed job calls setuptunnel.")
     log_dir = Unicode("", config=True, help="Directory for the notebooks' output (default: temp).")
     remote_pid = Integer(0, help="pid of the notebook process (0: none yet).")
 
