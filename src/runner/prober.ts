@@ -91,14 +91,30 @@ export class Prober {
     this.record(key, e, reachable, message);
   }
 
+  /**
+   * Starts the due probes the free slots allow, fairly: targets never probed first (a new
+   * forward's first status waits for its first probe), then the longest overdue. When probes
+   * take longer than the interval allows, every target's period stretches alike; no target
+   * waits for ever behind others that are due again.
+   */
   private tick(): void {
     const client = this.opts.session.client();
     if (!client) return;
+    const free = this.opts.concurrency - this.running;
+    if (free <= 0) return;
     const now = this.opts.clock.now();
-    for (const [key, e] of this.entries) {
-      if (this.running >= this.opts.concurrency) return;
-      if (!e.running && e.due <= now) this.probe(key, e);
+    const first = (a: Entry, b: Entry) => Number(!!a.result) - Number(!!b.result) || a.due - b.due;
+    const next: Array<[string, Entry]> = [];
+    for (const item of this.entries) {
+      const e = item[1];
+      if (e.running || e.due > now) continue;
+      if (next.length === free && first(e, next[free - 1]![1]) >= 0) continue;
+      let i = next.length;
+      while (i > 0 && first(e, next[i - 1]![1]) < 0) i--;
+      next.splice(i, 0, item);
+      if (next.length > free) next.pop();
     }
+    for (const [key, e] of next) this.probe(key, e);
   }
 
   private probe(key: string, e: Entry): void {

@@ -96,13 +96,26 @@ export async function runnerKubeconfig(
       subjects: [{ kind: 'ServiceAccount', name, namespace }],
     },
   });
+  return serviceAccountKubeconfig(t, name, dir);
+}
+
+/**
+ * A kubeconfig file with a real token of a ServiceAccount (TokenRequest API), as the kubelet
+ * would mount it: e.g. for the runner ServiceAccount the operator created.
+ */
+export async function serviceAccountKubeconfig(
+  t: TestNamespace,
+  name: string,
+  dir: string,
+): Promise<string> {
+  const namespace = t.name;
   const tr = await t.admin.core.createNamespacedServiceAccountToken({
     name,
     namespace,
     body: { spec: { expirationSeconds: 3600, audiences: [] } },
   });
   const info = clusterInfo();
-  const path = join(dir, `kubeconfig-${jumpNode}`);
+  const path = join(dir, `kubeconfig-${name}`);
   const config = {
     apiVersion: 'v1',
     kind: 'Config',
