@@ -225,6 +225,8 @@ describe('helm install with non-default values on the local API server', () => {
         hubApiUrl: 'http://hub.elsewhere:8081/hub/api',
         tokensSecret: { name: 'my-facade-tokens', key: 'facade.yaml' },
         eventsMaxCount: 50,
+        // Helm reads numbers as floats; the env value must still be the integer's digits.
+        eventsMaxBytes: 1048576,
         service: { port: 80 },
       },
     };
@@ -313,6 +315,7 @@ describe('helm install with non-default values on the local API server', () => {
     expect(envOf(dep)).toMatchObject({
       JFO_HUB_API_URL: 'http://hub.elsewhere:8081/hub/api',
       JFO_EVENTS_MAX_COUNT: '50',
+      JFO_EVENTS_MAX_BYTES: '1048576',
       JFO_STATIC_TOKENS: '/etc/jupyterhub-forward-facade/tokens.yaml',
     });
     expect(dep.spec.template.spec.volumes).toEqual([

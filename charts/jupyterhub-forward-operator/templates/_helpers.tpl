@@ -14,26 +14,16 @@ The image of the operator and the facade: image.repository:image.tag (tag defaul
 {{- end }}
 
 {{/*
-`namespace: <facade namespace>` when facade.namespace is set; nothing otherwise, so the objects
-go to the release namespace (as manifests/facade goes to the kubectl context's namespace).
-*/}}
-{{- define "jfo.facadeNamespace" -}}
-{{- with .Values.facade.namespace }}
-namespace: {{ . }}
-{{- end }}
-{{- end }}
-
-{{/*
 Optional environment variables: one EnvVar per entry of the dict whose value is not null or
-empty, in the dict's key order (sorted). Argument: a dict of variable name -> value.
+empty, in the dict's key order (sorted). Numbers are written as integers (Helm reads every
+number in values as a float). Argument: a dict of variable name -> value.
 */}}
 {{- define "jfo.optionalEnv" -}}
 {{- range $name, $value := . }}
-{{- if not (kindIs "invalid" $value) }}
-{{- if ne (toString $value) "" }}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+{{- $text := ternary (int64 $value | toString) (toString $value) (kindIs "float64" $value) }}
 - name: {{ $name }}
-  value: {{ toString $value | quote }}
-{{- end }}
+  value: {{ $text | quote }}
 {{- end }}
 {{- end }}
 {{- end }}
