@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
+import { runPod } from '../harness/kubelet.js';
 import { kubectl, kubectlResult, type KubectlResult } from '../harness/kubectl.js';
+import { runnerName } from '../../src/names.js';
+import { adminClients, eventually, jumpNode } from './operator-support.js';
 
 jest.setTimeout(180_000);
 
@@ -337,6 +340,48 @@ describe('helm install with non-default values on the local API server', () => {
       'yes',
     );
     expect(await can(['get', 'secrets', '-n', hub.name])).toBe('no');
+  });
+
+  it("runs: the install's operator leads and reconciles the watched namespace with the chart's RBAC", async () => {
+    const admin = adminClients(info);
+    // The operator's pod (of the chart's Deployment) as a local process with a token of the
+    // chart's ServiceAccount: whatever the chart's RBAC lacks shows up as a Forbidden error.
+    const op = await runPod({
+      admin,
+      api: { server: info.server, caFile: info.caFile },
+      namespace: opNs,
+      deployment: opName,
+    });
+    try {
+      await kubectl(info, ['apply', '-n', hub.name, '-f', '-'], {
+        input: stringify({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'node-key', labels: { 'forward.hub.jupyter.org/runner-key': 'true' } },
+          stringData: { 'ssh-privatekey': 'not used: no runner runs in this test' },
+        }),
+      });
+      await kubectl(info, ['apply', '-n', hub.name, '-f', '-'], {
+        input: stringify(jumpNode(hub.name, 'node', { privateKeySecretRef: { name: 'node-key' } })),
+      });
+      const runner = await eventually('the runner Deployment of the JumpNode', () =>
+        admin.apps
+          .readNamespacedDeployment({ name: runnerName('node'), namespace: hub.name })
+          .catch(() => undefined),
+      );
+      // The runners get the chart's runner defaults.
+      const c = runner.spec!.template.spec!.containers[0]!;
+      expect(c.image).toBe('registry.example.org/jupyterhub-forward-operator:9.9.9');
+      expect(c.imagePullPolicy).toBe('Always');
+      expect(c.env?.find((e) => e.name === 'JFO_LOG_LEVEL')?.value).toBe('debug');
+      // It leads through the Lease the chart's Role names, in the operator's namespace.
+      const lease = await admin.coordination.readNamespacedLease({ name: opName, namespace: opNs });
+      expect(lease.spec?.holderIdentity).toBe(op.pod);
+      expect(op.exited()).toBe(false);
+      expect(op.logs().filter((l) => /forbidden/i.test(JSON.stringify(l)))).toEqual([]);
+    } finally {
+      await op.stop();
+    }
   });
 
   it('is removed by helm uninstall, cluster-wide objects included', async () => {
