@@ -61,12 +61,26 @@ async function helm(args: string[]): Promise<string> {
 
 type Obj = Record<string, unknown> & { metadata?: { name?: string; namespace?: string } };
 
+/**
+ * CEL expressions (admission policies, CRD validation rules) with each run of white space as
+ * one space: kustomize re-emits a folded block scalar with more-indented lines as a literal one
+ * with an extra blank line, which changes the string but not the expression.
+ */
+function normaliseCel(value: unknown, key = ''): unknown {
+  if (typeof value === 'string')
+    return /^(expression|messageExpression|rule)$/.test(key) ? value.replace(/\s+/g, ' ') : value;
+  if (Array.isArray(value)) return value.map((v) => normaliseCel(v));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normaliseCel(v, k)]));
+  return value;
+}
+
 /** Objects of a multi-document YAML stream keyed by apiVersion/kind/namespace/name. */
 function byKey(yamlText: string): Map<string, Obj> {
   const out = new Map<string, Obj>();
   for (const doc of parseAllDocuments(yamlText)) {
     if (doc.errors.length > 0) throw new Error(`YAML: ${doc.errors[0]!.message}`);
-    const obj = doc.toJS() as Obj | null;
+    const obj = normaliseCel(doc.toJS()) as Obj | null;
     if (obj === null) continue;
     const key = `${String(obj.apiVersion)}/${String(obj.kind)}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
     if (out.has(key)) throw new Error(`Rendered twice: ${key}`);
