@@ -2,7 +2,7 @@
 # Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) from Go
 # modules into a cache outside the repository, keyed by version. A second run finds the binaries
 # and returns at once. Recipe: testbin/k8s/go.mod and testbin/etcd/go.mod (see README, "Test
-# control plane").
+# control plane"). Helm: testbin/helm/go.mod.
 #
 # Settings (environment):
 #   TESTBIN_DIR  where binaries go (default: ${XDG_CACHE_HOME:-$HOME/.cache}/jfo-testbin/<versions>)
@@ -17,6 +17,18 @@ out=${TESTBIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/jfo-testbin/k8s-$K8S_VERSION-
 mkdir -p "$out"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+
+# Helm (the chart's renderer and linter), from Go modules (testbin/helm/go.mod), into the same
+# directory. Keyed by the version the binary reports, so a version change rebuilds it.
+HELM_VERSION=v4.3.2
+if [ "$("$out/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]; then
+  helm_tmp=$(mktemp -d)
+  ( cd "$here/testbin/helm" && go build -trimpath \
+      -ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" \
+      -o "$helm_tmp/helm" helm.sh/helm/v4/cmd/helm ) >&2
+  mv "$helm_tmp/helm" "$out/helm"
+  rm -rf "$helm_tmp"
+fi
 
 want=(etcd kube-apiserver kube-controller-manager kubectl)
 missing=0
