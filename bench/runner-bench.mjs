@@ -11,17 +11,22 @@
 // forwarder (bench/naive-forwarder.cjs) runs as a third path: the library's floor, which tells
 // the runner's own overhead apart from ssh2's.
 //
+// With --before DIR, the runner of another built checkout (e.g. main's: `git archive main | tar -x
+// -C DIR && cd DIR && npm ci && npm run build`) runs as a fourth path in the same rounds, for
+// before/after tables measured under the same load.
+//
 // Usage: npm run build && node bench/runner-bench.mjs [--rounds 3] [--seconds 5] [--idle 1000]
-//        [--only <test name part>] [--no-warmup] [--floor]
+//        [--only <test name part>] [--no-warmup] [--floor] [--before DIR] [--connections N]
 //        [--profile DIR] (V8 CPU profiles) [--runner-flags '<node flags>'] (experiments: --trace-gc)
 // Prints raw figures, then a Markdown table with medians and ratios (runner / OpenSSH).
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, startControlPlane } from '../dist/dev/control-plane.js';
+import { startSshd } from '../dist/dev/sshd.js';
 import { loadKubeConfig, makeClients } from '../dist/kube/client.js';
 import { log, numberArg, sleep, start, stopAll, textArg } from './lib.mjs';
 
@@ -34,14 +39,17 @@ const FLOOR = process.argv.includes('--floor');
 /** Extra Node.js flags for the runner and floor processes. */
 const RUNNER_FLAGS = (textArg('runner-flags') ?? '').split(' ').filter(Boolean);
 const PROFILE_DIR = textArg('profile');
+/** A built checkout of other code (e.g. main's): its runner is measured as a fourth path. */
+const BEFORE = textArg('before');
+/** spec.runner.connections of the benchmark's JumpNode. */
+const CONNECTIONS = numberArg('connections', 1);
 const CIPHER = 'aes128-gcm@openssh.com';
 const ROOT = new URL('..', import.meta.url).pathname;
 const API = 'forward.hub.jupyter.org/v1alpha1';
 const NS = 'bench';
 
-const dir = mkdtempSync(join(tmpdir(), 'jfo-runner-bench-'));
 let controlPlane;
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+let benchSshd;
 
 async function waitPort(port, what) {
   for (let i = 0; i < 400; i++) {
@@ -55,39 +63,16 @@ async function waitPort(port, what) {
   throw new Error(`${what} did not listen on ${port}`);
 }
 
-async function startSshd() {
-  const d = join(dir, 'sshd');
-  mkdirSync(d);
-  mkdirSync('/run/sshd', { recursive: true });
-  for (const k of ['host', 'client'])
-    await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(d, k)]);
-  writeFileSync(join(d, 'authorized_keys'), readFileSync(join(d, 'client.pub')));
-  const port = await freePort();
-  const config = [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${join(d, 'host')}`,
-    'PidFile none',
-    `AuthorizedKeysFile ${join(d, 'authorized_keys')}`,
-    'PermitRootLogin prohibit-password',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
-    'StrictModes no',
-    'AllowTcpForwarding yes',
-    'MaxStartups 200:30:400',
-    `Ciphers ${CIPHER}`,
-    '',
-  ].join('\n');
-  writeFileSync(join(d, 'sshd_config'), config);
-  const child = start('/usr/sbin/sshd', ['-D', '-e', '-f', join(d, 'sshd_config')]);
-  await waitPort(port, 'sshd');
+async function startBenchSshd() {
+  // Logging off and one cipher: the anchor and the forwarders under test negotiate the same.
+  const sshd = await startSshd({ extraConfig: [`Ciphers ${CIPHER}`], logLevel: 'ERROR' });
   return {
-    pid: child.pid,
-    port,
-    key: join(d, 'client'),
-    privateKey: readFileSync(join(d, 'client'), 'utf8'),
-    hostKey: readFileSync(join(d, 'host.pub'), 'utf8').trim(),
+    stop: () => sshd.stop(),
+    pid: sshd.pid(),
+    port: sshd.port,
+    key: sshd.clientKeyPath,
+    privateKey: sshd.clientPrivateKey,
+    hostKey: sshd.hostPublicKey,
   };
 }
 
@@ -144,16 +129,17 @@ async function createServer(c, jumpNode, name, target, runnerPort) {
   await c.forwardedServers.applyStatus(NS, name, API, 'ForwardedServer', { runnerPort }, 'bench');
 }
 
-function startRunner(cp, jumpNode, extraEnv = {}) {
+function startRunner(cp, jumpNode, extraEnv = {}, root = ROOT) {
   const flags = [...RUNNER_FLAGS];
-  if (PROFILE_DIR) flags.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`);
-  const child = start(process.execPath, [...flags, join(ROOT, 'dist', 'cli.js'), 'runner'], {
+  if (PROFILE_DIR)
+    flags.push('--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, root === ROOT ? '' : 'before')}`);
+  const child = start(process.execPath, [...flags, join(root, 'dist', 'cli.js'), 'runner'], {
     env: {
       PATH: process.env.PATH,
       KUBECONFIG: cp.kubeconfigPath,
       JFO_NAMESPACE: NS,
       JFO_JUMPNODE: jumpNode,
-      JFO_POD_NAME: `${jumpNode}-bench`,
+      JFO_POD_NAME: `${jumpNode}-${root === ROOT ? 'bench' : 'before'}`,
       JFO_HTTP_PORT: '0',
       JFO_HTTP_HOST: '127.0.0.1',
       JFO_LISTEN_HOST: '127.0.0.1',
@@ -241,6 +227,11 @@ async function withCpu(pids, fn) {
   return typeof result === 'object' ? { ...result, cpu } : { value: result, cpu };
 }
 
+const loadText = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -275,12 +266,13 @@ async function throughputAndRequests(paths) {
       // Alternate which path goes first in each round.
       const order = round % 2 ? ['runner', 'openssh'] : ['openssh', 'runner'];
       if (paths.floor) order.splice(round % 3, 0, 'floor');
+      if (paths.before) order.splice((round + 1) % (order.length + 1), 0, 'before');
       for (const path of order) {
         const r = await withCpu({ forwarder: paths[path].pid, sshd: paths.sshdPid }, () =>
           run(paths[path]),
         );
         ((raw[name] ??= {})[path] ??= []).push(r);
-        log(`round ${round} ${name} ${path}: ${JSON.stringify(r)}`);
+        log(`round ${round} ${name} ${path}: ${JSON.stringify(r)} (load ${loadText()})`);
       }
     }
   }
@@ -340,18 +332,25 @@ async function idleMemory(cp, c, sshd, target) {
   return { forwards: plain.forwards, plain, arenas, sshRss: rssMiB(ssh.pid) };
 }
 
+/** Paths measured besides the runner and OpenSSH, as extra columns. */
+const EXTRA = [
+  ...(BEFORE ? [['before', 'runner before']] : []),
+  ...(FLOOR ? [['floor', 'ssh2 floor']] : []),
+];
+
 function table(raw, direct, memory) {
   const rows = [
-    `| measure | runner (median) | OpenSSH \`ssh -L\` (median) | ratio runner/OpenSSH | direct loopback |${FLOOR ? ' ssh2 floor (median) | ratio floor/OpenSSH |' : ''}`,
-    `|---|---|---|---|---|${FLOOR ? '---|---|' : ''}`,
+    `| measure | runner (median) | OpenSSH \`ssh -L\` (median) | ratio runner/OpenSSH | direct loopback |${EXTRA.map(([, l]) => ` ${l} (median) | ratio ${l}/OpenSSH |`).join('')}`,
+    `|---|---|---|---|---|${EXTRA.map(() => '---|---|').join('')}`,
   ];
   const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
-  const row = (label, r, o, d, digits = 2, fl = NaN) =>
+  const row = (label, r, o, d, digits = 2, extra = {}) =>
     rows.push(
-      `| ${label} | ${f(r, digits)} | ${f(o, digits)} | **${f(r / o)}x** | ${f(d, digits)} |${FLOOR ? ` ${f(fl, digits)} | ${f(fl / o)}x |` : ''}`,
+      `| ${label} | ${f(r, digits)} | ${f(o, digits)} | **${f(r / o)}x** | ${f(d, digits)} |${EXTRA.map(([k]) => ` ${f(extra[k], digits)} | ${f(extra[k] / o)}x |`).join('')}`,
     );
   for (const [name, v] of Object.entries(raw)) {
     const m = (path, fn) => (v[path] ? median(v[path].map(fn)) : NaN);
+    const ex = (fn) => Object.fromEntries(EXTRA.map(([k]) => [k, m(k, fn)]));
     if (name.startsWith('iperf3')) {
       row(
         name,
@@ -359,7 +358,7 @@ function table(raw, direct, memory) {
         m('openssh', (x) => x.value),
         direct[name],
         2,
-        m('floor', (x) => x.value),
+        ex((x) => x.value),
       );
       // CPU seconds per GB moved: forwarder process, and sshd (all its processes).
       const perGB = (x, who) => x.cpu[who] / ((x.value * SECONDS) / 8);
@@ -370,7 +369,7 @@ function table(raw, direct, memory) {
           m('openssh', (x) => perGB(x, who)),
           NaN,
           2,
-          m('floor', (x) => perGB(x, who)),
+          ex((x) => perGB(x, who)),
         );
     } else {
       for (const [k, label, better] of [
@@ -384,7 +383,7 @@ function table(raw, direct, memory) {
           m('openssh', (x) => x[k]),
           direct[name]?.[k],
           k === 'rps' ? 0 : 3,
-          m('floor', (x) => x[k]),
+          ex((x) => x[k]),
         );
       const per1k = (x) => (x.cpu.forwarder * 1000) / ((x.rps * SECONDS) / 1000);
       row(
@@ -393,7 +392,7 @@ function table(raw, direct, memory) {
         m('openssh', per1k),
         NaN,
         2,
-        m('floor', per1k),
+        ex(per1k),
       );
     }
   }
@@ -410,9 +409,10 @@ function table(raw, direct, memory) {
 
 async function main() {
   log(
-    `Machine: ${cpus().length} x ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`,
+    `Machine: ${cpus().length} x ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, load average ${loadText()}`,
   );
-  const sshd = await startSshd();
+  const sshd = await startBenchSshd();
+  benchSshd = sshd;
   const [iperfPort, httpPort] = [await freePort(), await freePort()];
   start('iperf3', ['-s', '-p', String(iperfPort)]);
   start(process.execPath, ['-e', HTTP_SERVER, String(httpPort)]);
@@ -469,9 +469,28 @@ async function main() {
       ])
     : undefined;
   if (floor) await waitPort(floorPorts.iperf, 'ssh2 floor');
+  const beforePorts = { iperf: await freePort(), http: await freePort() };
+  let before;
+  if (BEFORE) {
+    if (!existsSync(join(BEFORE, 'dist', 'cli.js')))
+      throw new Error(`--before ${BEFORE}: no dist/cli.js there (npm ci && npm run build first)`);
+    await createJumpNode(c, 'before', sshd);
+    const target = (port) => ({ host: '127.0.0.1', port });
+    await createServer(c, 'before', 'iperf-before', target(iperfPort), beforePorts.iperf);
+    await createServer(c, 'before', 'http-before', target(httpPort), beforePorts.http);
+    before = startRunner(cp, 'before', {}, BEFORE);
+    await waitPort(beforePorts.iperf, 'runner before').catch((err) => {
+      throw new Error(`${err.message}: ${before.output}`);
+    });
+  }
   // Warm up both paths (JIT, TCP buffers).
   if (!process.argv.includes('--no-warmup'))
-    for (const p of [runnerPorts, sshPorts, ...(floor ? [floorPorts] : [])])
+    for (const p of [
+      runnerPorts,
+      sshPorts,
+      ...(floor ? [floorPorts] : []),
+      ...(before ? [beforePorts] : []),
+    ])
       await iperf(p.iperf, 1, false).catch(() => 0);
   const negotiated = runner.output.split('\n').find((l) => l.includes('Negotiated SSH algorithms'));
   log(`runner: ${negotiated}`);
@@ -490,6 +509,7 @@ async function main() {
     runner: { ...runnerPorts, pid: runner.pid },
     openssh: { ...sshPorts, pid: ssh.pid },
     ...(floor ? { floor: { ...floorPorts, pid: floor.pid } } : {}),
+    ...(before ? { before: { ...beforePorts, pid: before.pid } } : {}),
     sshdPid: sshd.pid,
   });
   if (ssh.output.trim()) log(`ssh -L said: ${ssh.output.slice(-3000)}`);
@@ -510,12 +530,14 @@ async function main() {
   runner.kill('SIGTERM');
   ssh.kill('SIGTERM');
   floor?.kill('SIGTERM');
+  before?.kill('SIGTERM');
   await new Promise((r) => (runner.exitCode !== null ? r() : runner.once('exit', r)));
   const memory =
     IDLE > 0 ? await idleMemory(cp, c, sshd, { host: '127.0.0.1', port: httpPort }) : undefined;
   log(`memory: ${JSON.stringify(memory)}`);
   process.stdout.write(`\n${JSON.stringify({ raw, direct, memory, negotiated })}\n\n`);
   process.stdout.write(`${table(raw, direct, memory)}\n`);
+  process.stdout.write(`\nLoad average at the end (1, 5, 15 min): ${loadText()}\n`);
 }
 
 main()
@@ -526,5 +548,6 @@ main()
   .finally(async () => {
     stopAll();
     await controlPlane?.stop();
+    await benchSshd?.stop();
     process.exit();
   });
