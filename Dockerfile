@@ -10,7 +10,10 @@ FROM node:${NODE_VERSION}-bookworm AS build
 WORKDIR /app
 # python3, make and g++ are in this image: ssh2 and cpu-features build their native addons here
 # (allowed by "allowScripts" in package.json).
+# patches/ holds the ssh2 hot-path patches; npm ci applies them (postinstall: patch-package, a
+# devDependency, which is why the build stage installs everything and prunes afterwards).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src

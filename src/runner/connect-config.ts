@@ -1,7 +1,9 @@
 // The ssh2 client options for one connection attempt. Host keys are always checked (unless the
-// JumpNode opts out explicitly) and only the pinned key types are offered; keepalive is always on.
+// JumpNode opts out explicitly) and only the pinned key types are offered; keepalive is always on;
+// the key exchange, cipher and MAC algorithms are the runner's own list (algorithms.ts).
 import type net from 'node:net';
 import type ssh2 from 'ssh2';
+import { CIPHERS, KEX, MACS } from './algorithms.js';
 import type { ConnectionSettings } from './desired.js';
 import { hostKeyAlgorithms, verifyHostKey } from './hostkeys.js';
 
@@ -34,12 +36,13 @@ export function connectConfig(
     keepaliveInterval: s.keepaliveIntervalMs,
     keepaliveCountMax: s.keepaliveCountMax,
     readyTimeout: readyTimeout(readyTimeoutMs, s),
-    ...(s.insecureSkipHostKeyCheck
-      ? {}
-      : {
-          algorithms: {
-            serverHostKey: hostKeyAlgorithms(s.hostKeys) as ssh2.ServerHostKeyAlgorithm[],
-          },
-        }),
+    algorithms: {
+      kex: KEX,
+      cipher: CIPHERS,
+      hmac: MACS,
+      ...(s.insecureSkipHostKeyCheck
+        ? {}
+        : { serverHostKey: hostKeyAlgorithms(s.hostKeys) as ssh2.ServerHostKeyAlgorithm[] }),
+    },
   };
 }
