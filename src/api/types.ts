@@ -153,6 +153,8 @@ export interface JumpNodeSpec {
   keepalive?: { intervalSeconds?: number; countMax?: number };
   runner?: {
     replicas?: number;
+    /** SSH connections per runner pod, each in its own thread; forwards are spread over them. */
+    connections?: number;
     image?: string;
     resources?: ResourceRequirements;
     nodeSelector?: Record<string, string>;
@@ -187,6 +189,7 @@ export const DEFAULTS = {
   keepaliveIntervalSeconds: 10,
   keepaliveCountMax: 3,
   runnerReplicas: 1,
+  runnerConnections: 1,
   portRange: { start: 20000, end: 29999 },
   servicePort: 8888,
   remoteBindAddress: 'localhost',

@@ -125,6 +125,10 @@ export function runnerEnv(jn: JumpNode, settings: RunnerSettings) {
     { name: 'JFO_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'JFO_HTTP_PORT', value: String(RUNNER_HTTP_PORT) },
     { name: 'JFO_LOG_LEVEL', value: settings.logLevel },
+    {
+      name: 'JFO_SSH_CONNECTIONS',
+      value: String(jn.spec.runner?.connections ?? DEFAULTS.runnerConnections),
+    },
     { name: 'MALLOC_ARENA_MAX', value: '2' },
   ];
 }

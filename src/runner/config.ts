@@ -31,6 +31,8 @@ export interface RunnerConfig {
   /** SIGTERM: keep accepting this long (endpoints update), then wait drainTimeoutMs for streams. */
   drainDelayMs: number;
   drainTimeoutMs: number;
+  /** SSH connections, each with its own data plane thread; forwards are spread over them. */
+  connections: number;
 }
 
 /** Parses the environment; throws one error that lists every problem. */
@@ -56,6 +58,7 @@ export function parseRunnerConfig(env: Env): Readonly<RunnerConfig> {
     peerGraceMs: r.seconds('JFO_PEER_GRACE_SECONDS', 30, 0, 3600),
     drainDelayMs: r.seconds('JFO_DRAIN_DELAY_SECONDS', 2, 0, 600),
     drainTimeoutMs: r.seconds('JFO_DRAIN_TIMEOUT_SECONDS', 20, 0, 3600),
+    connections: r.int('JFO_SSH_CONNECTIONS', 1, 1, 16),
   };
   if (config.reconnectInitialMs > config.reconnectMaxMs)
     r.problems.push('JFO_RECONNECT_INITIAL_SECONDS must not exceed JFO_RECONNECT_MAX_SECONDS');

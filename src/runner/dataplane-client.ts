@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { JumpNode } from '../api/types.js';
 import { applyPatch, emptyState, type Command, type Report, type StatsDelta } from './dataplane.js';
+import type { DataPlane } from './dataplane-group.js';
 import type { DesiredForwards } from './desired.js';
 import type { ListenerState } from './local-forwards.js';
 import type { RunnerMetrics } from './metrics.js';
@@ -31,7 +32,7 @@ export interface DataPlaneHooks {
   mark(key: string): void;
 }
 
-export class DataPlaneClient extends EventEmitter {
+export class DataPlaneClient extends EventEmitter implements DataPlane {
   private readonly state = emptyState();
   private openConnections = 0;
   private nextId = 0;
@@ -115,7 +116,8 @@ export class DataPlaneClient extends EventEmitter {
     await this.transport.terminate();
   }
 
-  session(): SessionSnapshot {
+  /** The session (one per data plane: every key's). */
+  session(_key?: string): SessionSnapshot {
     return this.state.session;
   }
   local(key: string): ListenerState | undefined {

@@ -13,7 +13,7 @@ import type { Clients } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import { RUNNER_FIELD_MANAGER, splitKey } from '../names.js';
 import type { RunnerConfig } from './config.js';
-import type { DataPlaneClient } from './dataplane-client.js';
+import type { DataPlane } from './dataplane-group.js';
 import type { DesiredForwards } from './desired.js';
 import type { RunnerMetrics } from './metrics.js';
 import { JUMP_NODE_KEY, RunnerStatus } from './status.js';
@@ -22,7 +22,7 @@ import { wantedConnected, wantedServerConditions } from './wanted.js';
 
 export interface ReportingSources {
   /** The data plane's state, read synchronously from its mirror. */
-  plane: Pick<DataPlaneClient, 'session' | 'local' | 'remote' | 'probe'>;
+  plane: Pick<DataPlane, 'session' | 'local' | 'remote' | 'probe'>;
   desired(): DesiredForwards;
   /** The cached objects; undefined until the caches synced (nothing is written before). */
   jumpNode(): JumpNode | undefined;
@@ -54,13 +54,13 @@ export function buildReporting(
       if (l && !l.listening && !l.error) return undefined;
       // Likewise the first probe of a connected forward (at most the probe timeout away): one
       // write with both conditions instead of two.
-      if (l?.listening && plane.session().phase === 'connected' && !plane.probe(key))
+      if (l?.listening && plane.session(key).phase === 'connected' && !plane.probe(key))
         return undefined;
       return wantedServerConditions({
         fs,
         listenHost: config.listenHost,
         pod: config.podName,
-        session: plane.session(),
+        session: plane.session(key),
         local: l,
         remote: plane.remote(key),
         conflict: desired.conflicts.get(key),

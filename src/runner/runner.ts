@@ -1,7 +1,8 @@
 // The tunnel runner of one JumpNode: watches the JumpNode, its key Secret and its
 // ForwardedServers, and converges one SSH session, the local listeners, the remote forwards and
 // the probes to them without restarting (reconcile). The forwards themselves live in the data
-// plane, a worker thread (dataplane.ts); this thread is the control plane. Status goes out
+// plane, a worker thread (dataplane.ts), or in JFO_SSH_CONNECTIONS of them with one SSH session
+// each (dataplane-group.ts); this thread is the control plane. Status goes out
 // through a coalescing, rate-limited queue; health and metrics through a small HTTP server.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { RESTARTED_AT_ANNOTATION } from '../api/types.js';
@@ -9,7 +10,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Clients } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { RunnerConfig } from './config.js';
-import type { DataPlaneClient } from './dataplane-client.js';
+import { DataPlaneGroup, type DataPlane } from './dataplane-group.js';
 import { startDataPlane } from './dataplane-thread.js';
 import { desiredForwards, type DesiredForwards } from './desired.js';
 import { startHttpServer, type Readiness } from './http.js';
@@ -49,13 +50,23 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
 
   const metrics = createMetrics((m) => collect(m));
   let mark = (_key: string) => {}; // until the status queue exists
-  const plane = await startDataPlane(config, {
-    log,
-    logFields: deps.logFields ?? {},
-    metrics,
-    mark: (key) => mark(key),
-    onFatal: (message) => deps.onFatal?.(message),
-  });
+  const start = (connection: number) =>
+    startDataPlane(config, {
+      log,
+      logFields: {
+        ...deps.logFields,
+        ...(config.connections > 1 ? { connection: String(connection) } : {}),
+      },
+      metrics,
+      mark: (key) => mark(key),
+      onFatal: (message) => deps.onFatal?.(message),
+    });
+  const plane: DataPlane =
+    config.connections === 1
+      ? await start(0)
+      : new DataPlaneGroup(
+          await Promise.all(Array.from({ length: config.connections }, (_, i) => start(i))),
+        );
   const restart = new RestartTracker();
   const { status, queue } = buildReporting(
     config,
@@ -187,7 +198,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
 }
 
 /** Brings the gauges up to date before a scrape. */
-function collectGauges(m: RunnerMetrics, plane: DataPlaneClient, desired: DesiredForwards): void {
+function collectGauges(m: RunnerMetrics, plane: DataPlane, desired: DesiredForwards): void {
   m.sshConnected.set(plane.session().phase === 'connected' ? 1 : 0);
   const listening = plane.listeningCount();
   m.forwards.set({ state: 'listening' }, listening);

@@ -40,6 +40,7 @@ describe('buildRunnerDeployment', () => {
       { name: 'JFO_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'JFO_HTTP_PORT', value: '8080' },
       { name: 'JFO_LOG_LEVEL', value: 'info' },
+      { name: 'JFO_SSH_CONNECTIONS', value: '1' },
       { name: 'MALLOC_ARENA_MAX', value: '2' },
     ]);
     expect(c.volumeMounts).toBeUndefined();
@@ -104,6 +105,15 @@ describe('buildRunnerDeployment', () => {
       hash(node()),
     );
     expect(JSON.stringify(d)).not.toMatch(/\d{4}-\d{2}-\d{2}T/);
+  });
+
+  it('passes spec.runner.connections to the runner (a change rolls the pods)', () => {
+    const env = (jn: JumpNode) =>
+      buildRunnerDeployment(jn, settings).spec!.template.spec!.containers[0]!.env!;
+    expect(env(node({ runner: { connections: 3 } }))).toContainEqual({
+      name: 'JFO_SSH_CONNECTIONS',
+      value: '3',
+    });
   });
 
   it('is controlled by the JumpNode', () => {

@@ -24,6 +24,7 @@ describe('parseRunnerConfig', () => {
       peerGraceMs: 30_000,
       drainDelayMs: 2000,
       drainTimeoutMs: 20_000,
+      connections: 1,
     });
   });
 
