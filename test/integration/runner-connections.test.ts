@@ -1,0 +1,103 @@
+// spec.runner.connections (JFO_SSH_CONNECTIONS in the runner Deployment): one runner process
+// holds that many SSH connections to a real OpenSSH jump node, one per data plane thread, and
+// every forward works whichever connection carries it.
+import {
+  createRemoteTopology,
+  startTargetServer,
+  type RemoteTopology,
+  type TargetServer,
+} from '../harness/netns.js';
+import { startSshd, type Sshd } from '../harness/sshd.js';
+import {
+  condition,
+  createJumpNode,
+  createKeySecret,
+  createServer,
+  httpGet,
+  runnerKubeconfig,
+  runnerPorts,
+  startRunnerProcess,
+  tempDir,
+  testNamespace,
+  waitFor,
+  type RunnerProcess,
+  type TestNamespace,
+} from './runner-fixture.js';
+import { connectionOf } from '../../src/runner/dataplane-group.js';
+
+jest.setTimeout(120_000);
+
+const CONNECTIONS = 3;
+const SERVERS = 8;
+
+describe('runner: several SSH connections', () => {
+  let t: TestNamespace;
+  let topo: RemoteTopology;
+  let sshd: Sshd;
+  let target: TargetServer;
+  let runner: RunnerProcess | undefined;
+  const tmp = tempDir('jfo-runner-');
+
+  beforeAll(async () => {
+    t = await testNamespace('runner-conns');
+    topo = await createRemoteTopology();
+    sshd = await startSshd({ netns: topo.jumpNs });
+    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
+    await createKeySecret(t, 'jump-key', sshd.clientPrivateKey);
+  });
+
+  afterAll(async () => {
+    await runner?.stop('SIGKILL');
+    await target?.stop();
+    await sshd?.stop();
+    await topo?.destroy();
+    await t?.cleanup();
+    tmp.remove();
+  });
+
+  it('spreads the forwards over the connections, and every one carries traffic', async () => {
+    await createJumpNode(t, 'jump', {
+      host: topo.jumpAddr,
+      port: sshd.port,
+      username: sshd.user,
+      privateKeySecretRef: { name: 'jump-key' },
+      hostKeys: [sshd.hostPublicKey],
+      runner: { connections: CONNECTIONS },
+    });
+    const ports = await runnerPorts(SERVERS);
+    const names = ports.map((_, i) => `user-${i}`);
+    // The servers land on every connection (the test is about the spread, not the hash).
+    const used = new Set(names.map((n) => connectionOf(`${t.name}/${n}`, CONNECTIONS)));
+    expect(used.size).toBe(CONNECTIONS);
+    for (const [i, name] of names.entries())
+      await createServer(
+        t,
+        name,
+        { jumpNodeRef: { name: 'jump' }, target: { host: topo.computeAddr, port: 8888 } },
+        ports[i]!,
+      );
+    const kubeconfig = await runnerKubeconfig(t, 'jump', 'jump-key', tmp.path);
+    runner = await startRunnerProcess({
+      namespace: t.name,
+      jumpNode: 'jump',
+      kubeconfig,
+      env: { JFO_SSH_CONNECTIONS: String(CONNECTIONS) },
+    });
+
+    for (const name of names)
+      await waitFor(`TunnelReady of ${name}`, async () => {
+        const o = await t.admin.forwardedServers.get(t.name, name);
+        return condition(o, 'TunnelReady')?.status === 'True' ? o : undefined;
+      });
+    for (const [i, port] of ports.entries()) {
+      const res = await httpGet('127.0.0.1', port, `/${names[i]}`);
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body)).toMatchObject({ target: 'compute', path: `/${names[i]}` });
+    }
+    expect(await sshd.established()).toBe(CONNECTIONS);
+    const jn = await t.admin.jumpNodes.get(t.name, 'jump');
+    expect(condition(jn, 'Connected')).toMatchObject({ status: 'True' });
+    expect(await runner.metric('jfo_runner_ssh_connected')).toBe(1);
+    expect(await runner.metric('jfo_runner_forwards', { state: 'listening' })).toBe(SERVERS);
+  });
+});
