@@ -17,6 +17,7 @@
 //
 // Usage: npm run build && node bench/runner-bench.mjs [--rounds 3] [--seconds 5] [--idle 1000]
 //        [--only <test name part>] [--no-warmup] [--floor] [--before DIR] [--connections N]
+//        [--node PATH] (the runners' Node.js binary)
 //        [--profile DIR] (V8 CPU profiles) [--runner-flags '<node flags>'] (experiments: --trace-gc)
 // Prints raw figures, then a Markdown table with medians and ratios (runner / OpenSSH).
 import { execFile } from 'node:child_process';
@@ -41,6 +42,8 @@ const RUNNER_FLAGS = (textArg('runner-flags') ?? '').split(' ').filter(Boolean);
 const PROFILE_DIR = textArg('profile');
 /** A built checkout of other code (e.g. main's): its runner is measured as a fourth path. */
 const BEFORE = textArg('before');
+/** The Node.js binary of the runner processes (e.g. the image's version; ssh2's addon built for it). */
+const NODE = textArg('node') ?? process.execPath;
 /** spec.runner.connections of the benchmark's JumpNode. */
 const CONNECTIONS = numberArg('connections', 1);
 const CIPHER = 'aes128-gcm@openssh.com';
@@ -104,7 +107,7 @@ async function setUpCluster(sshd) {
   return { cp, c };
 }
 
-async function createJumpNode(c, name, sshd) {
+async function createJumpNode(c, name, sshd, runner = undefined) {
   await c.jumpNodes.create(NS, {
     apiVersion: API,
     kind: 'JumpNode',
@@ -115,6 +118,7 @@ async function createJumpNode(c, name, sshd) {
       username: 'root',
       privateKeySecretRef: { name: 'key' },
       hostKeys: [sshd.hostKey],
+      ...(runner ? { runner } : {}),
     },
   });
 }
@@ -133,7 +137,7 @@ function startRunner(cp, jumpNode, extraEnv = {}, root = ROOT) {
   const flags = [...RUNNER_FLAGS];
   if (PROFILE_DIR)
     flags.push('--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, root === ROOT ? '' : 'before')}`);
-  const child = start(process.execPath, [...flags, join(root, 'dist', 'cli.js'), 'runner'], {
+  const child = start(NODE, [...flags, join(root, 'dist', 'cli.js'), 'runner'], {
     env: {
       PATH: process.env.PATH,
       KUBECONFIG: cp.kubeconfigPath,
@@ -280,8 +284,8 @@ async function throughputAndRequests(paths) {
 }
 
 /** RSS of an idle runner with IDLE forwards, after the first probes and status writes settled. */
-async function idleRunner(cp, env) {
-  const runner = startRunner(cp, 'idle', env);
+async function idleRunner(cp, env, root = ROOT) {
+  const runner = startRunner(cp, 'idle', env, root);
   for (let i = 0; i < 600; i++) {
     await sleep(500);
     if (
@@ -299,7 +303,7 @@ async function idleRunner(cp, env) {
     heapTotal: await mib('jfo_runner_nodejs_heap_size_total_bytes'),
     external: await mib('jfo_runner_nodejs_external_memory_bytes'),
   };
-  log(`idle runner ${JSON.stringify(env)}: ${JSON.stringify(result)}`);
+  log(`idle runner ${root} ${JSON.stringify(env)}: ${JSON.stringify(result)}`);
   runner.kill('SIGKILL');
   await new Promise((r) => (runner.exitCode !== null ? r() : runner.once('exit', r)));
   return result;
@@ -323,13 +327,14 @@ async function idleMemory(cp, c, sshd, target) {
   // As shipped, and with glibc limited to two malloc arenas (see docs/bench-runner.md).
   const plain = await idleRunner(cp, {});
   const arenas = await idleRunner(cp, { MALLOC_ARENA_MAX: '2' });
+  const beforeArenas = BEFORE ? await idleRunner(cp, { MALLOC_ARENA_MAX: '2' }, BEFORE) : undefined;
   const args = ['-N', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null'];
   args.push('-i', sshd.key, '-p', String(sshd.port));
   for (const p of ports) args.push('-L', `127.0.0.1:${p + 10000}:${target.host}:${target.port}`);
   const ssh = start('ssh', [...args, 'root@127.0.0.1']);
   await waitPort(ports[ports.length - 1] + 10000, 'ssh -L (1000 forwards)');
   await sleep(2000);
-  return { forwards: plain.forwards, plain, arenas, sshRss: rssMiB(ssh.pid) };
+  return { forwards: plain.forwards, plain, arenas, beforeArenas, sshRss: rssMiB(ssh.pid) };
 }
 
 /** Paths measured besides the runner and OpenSSH, as extra columns. */
@@ -403,6 +408,7 @@ function table(raw, direct, memory) {
       );
     mem('', memory.plain);
     mem(', MALLOC_ARENA_MAX=2', memory.arenas);
+    if (memory.beforeArenas) mem(', MALLOC_ARENA_MAX=2, runner before', memory.beforeArenas);
   }
   return rows.join('\n');
 }
@@ -419,7 +425,9 @@ async function main() {
   await waitPort(iperfPort, 'iperf3');
   await waitPort(httpPort, 'http server');
   const { cp, c } = await setUpCluster(sshd);
-  await createJumpNode(c, 'bench', sshd);
+  // The Deployment builder passes spec.runner.connections as JFO_SSH_CONNECTIONS; here the
+  // benchmark starts the runner itself and passes both.
+  await createJumpNode(c, 'bench', sshd, { connections: CONNECTIONS });
   const runnerPorts = { iperf: await freePort(), http: await freePort() };
   await createServer(
     c,
@@ -429,7 +437,7 @@ async function main() {
     runnerPorts.iperf,
   );
   await createServer(c, 'bench', 'http', { host: '127.0.0.1', port: httpPort }, runnerPorts.http);
-  const runner = startRunner(cp, 'bench');
+  const runner = startRunner(cp, 'bench', { JFO_SSH_CONNECTIONS: String(CONNECTIONS) });
   await waitPort(runnerPorts.iperf, 'runner').catch((err) => {
     throw new Error(`${err.message}: ${runner.output}`);
   });
