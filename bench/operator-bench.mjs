@@ -13,13 +13,13 @@
 // Usage: npm run build && node bench/operator-bench.mjs [--servers 1000] [--workers 4]
 // Prints the raw figures and a Markdown table with ratios.
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { freePort, startControlPlane, kubeconfigYaml } from '../dist/dev/control-plane.js';
+import { startSshd } from '../dist/dev/sshd.js';
 import { makeClients } from '../dist/kube/client.js';
 import { makeSupervisedInformer } from '../dist/kube/informer.js';
 import { createLogger } from '../dist/log.js';
@@ -65,41 +65,15 @@ async function pool(items, limit, fn) {
 // ------------------------------------------------------------------------------------------
 // The anchor: the reference's per-server steps.
 
-async function startSshd() {
-  const d = join(dir, 'sshd');
-  mkdirSync(d);
-  mkdirSync('/run/sshd', { recursive: true });
-  for (const k of ['host', 'client'])
-    await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(d, k)]);
-  writeFileSync(join(d, 'authorized_keys'), readFileSync(join(d, 'client.pub')));
-  const port = await freePort();
-  writeFileSync(
-    join(d, 'sshd_config'),
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${join(d, 'host')}`,
-      'PidFile none',
-      `AuthorizedKeysFile ${join(d, 'authorized_keys')}`,
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'StrictModes no',
-      'AllowTcpForwarding yes',
-      '',
-    ].join('\n'),
-  );
-  start('/usr/sbin/sshd', ['-D', '-e', '-f', join(d, 'sshd_config')]);
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((r) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) break;
-    await sleep(25);
-  }
-  return { port, key: join(d, 'client'), control: join(d, 'control') };
+/** The shared sshd set-up (src/dev/sshd.ts); the ControlPath lives in this run's temp dir. */
+async function startBenchSshd() {
+  const sshd = await startSshd({ logLevel: 'ERROR' });
+  return {
+    stop: () => sshd.stop(),
+    port: sshd.port,
+    key: sshd.clientKeyPath,
+    control: join(dir, 'control'),
+  };
 }
 
 /** The reference's ssh options (spec §3.8), with the ControlPath in our temp dir. */
@@ -316,6 +290,7 @@ async function main() {
     `Operator benchmark: ${N} servers, ${WORKERS} workers; ${cpus().length} CPUs (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
   );
   const cp = await startControlPlane();
+  let sshd;
   for (const sig of ['SIGINT', 'SIGTERM'])
     process.once(sig, () => cp.stop().finally(() => process.exit(1)));
   try {
@@ -329,7 +304,7 @@ async function main() {
     const backlog = await scenario(cp, c, 'backlog', false);
     const live = await scenario(cp, c, 'live', true);
 
-    const sshd = await startSshd();
+    sshd = await startBenchSshd();
     await connectMaster(sshd);
     master = sshd;
     await c.core.createNamespace({ body: { metadata: { name: 'reference' } } });
@@ -376,6 +351,7 @@ async function main() {
     );
   } finally {
     await cp.stop();
+    await sshd?.stop();
   }
 }
 
