@@ -22,6 +22,7 @@ const NOTEBOOK_PORT = 8888;
 const DEMO_SERVER = serverResourceName(DEMO_USER, '');
 
 const SUPERVISED = 'JFO_DEMO_SUPERVISED';
+const PARENT_CHECK_MS = 1000;
 
 const USAGE = `Usage: npm run demo [-- --hub] [-- --logs DIR]
 
@@ -100,6 +101,10 @@ function instructions(stack: Stack, cp: ControlPlane, demoUrl: string, logDir: s
  * die at once, before the demo could clean up through them. So the demo runs in a process group
  * of its own, and this parent passes one SIGTERM on and waits. The IPC channel tells the demo
  * when this parent is gone (then it cleans up, too).
+ *
+ * `npm run demo` execs this parent (package.json), so npm's SIGTERM reaches it; when whoever
+ * started it dies without a signal to pass on (npm killed, a shell in between), this parent is
+ * re-parented, notices within PARENT_CHECK_MS and stops the demo the same way.
  */
 function supervise(): void {
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
@@ -115,7 +120,16 @@ function supervise(): void {
   };
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    say('The process that started the demo is gone; stopping');
+    forward();
+  }, PARENT_CHECK_MS);
+  child.on('exit', (code, signal) => {
+    clearInterval(watch);
+    process.exit(code ?? (signal ? 1 : 0));
+  });
 }
 
 async function run(): Promise<void> {

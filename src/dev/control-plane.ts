@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'node:https';
 import { stringify } from 'yaml';
+import { exitOf, hasExited } from './process.js';
 
 const execFileP = promisify(execFile);
 
@@ -93,7 +94,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   await mkdir(certDir, { recursive: true });
   const children = new Set<ChildProcess>();
   const killAll = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const c of children) if (!hasExited(c)) c.kill('SIGKILL');
   };
   process.once('exit', killAll);
 
@@ -166,7 +167,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const server = `https://127.0.0.1:${apiPort}`;
   const caFile = join(certDir, 'apiserver.crt');
   try {
-    await waitReady(server, caFile, users.admin.token, () => apiserver.exitCode !== null, dir);
+    await waitReady(server, caFile, users.admin.token, () => hasExited(apiserver), dir);
   } catch (err) {
     killAll();
     throw err;
@@ -201,7 +202,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       await terminate(apiserver);
       apiserver = run('kube-apiserver', 'kube-apiserver', apiArgs);
       cp.pids.apiserver = apiserver.pid!;
-      await waitReady(server, caFile, users.admin.token, () => apiserver.exitCode !== null, dir);
+      await waitReady(server, caFile, users.admin.token, () => hasExited(apiserver), dir);
     },
     async stop() {
       if (stopped) return;
@@ -218,8 +219,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
 /** SIGTERM, then SIGKILL after 10 s. */
 async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  if (hasExited(child)) return;
+  const exited = exitOf(child);
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;

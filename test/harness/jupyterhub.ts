@@ -12,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../src/dev/control-plane.js';
+import { hasExited } from '../../src/dev/process.js';
 
 // Under jest (CommonJS) __dirname is this folder; elsewhere tests run from the repository root.
 const ROOT = typeof __dirname === 'string' ? resolve(__dirname, '../..') : process.cwd();
@@ -118,9 +119,9 @@ function hubConfig(
 async function waitForApi(apiUrl: string, child: ChildProcess, logPath: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null)
+    if (hasExited(child))
       throw new Error(
-        `JupyterHub exited (${child.exitCode}):\n${readFileSync(logPath, 'utf8').slice(-4000)}`,
+        `JupyterHub exited (${child.exitCode ?? child.signalCode}):\n${readFileSync(logPath, 'utf8').slice(-4000)}`,
       );
     const ok = await fetch(`${apiUrl}/`, { signal: AbortSignal.timeout(2000) }).then(
       (r) => r.ok,
@@ -172,7 +173,7 @@ export async function startJupyterHub(opts: HubOptions = {}): Promise<RunningHub
   };
   let { c: child, exited } = launch();
   const terminate = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
+    if (!hasExited(child)) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;

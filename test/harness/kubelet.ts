@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { freePort } from '../../src/dev/control-plane.js';
+import { exitOf, hasExited } from '../../src/dev/process.js';
 import { containerEnvironment, type PodContext } from './pod-spec.js';
 import { collectJsonLines } from './util.js';
 
@@ -179,7 +180,7 @@ export async function runPod(o: PodOptions): Promise<PodProcess> {
   });
   running.add(child);
   const lines = collectLogs(child, o.logFile);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const exited = exitOf(child);
   void exited.then(() => running.delete(child));
 
   const probe = container.readinessProbe?.httpGet?.path ?? '/readyz';
@@ -207,12 +208,12 @@ export async function runPod(o: PodOptions): Promise<PodProcess> {
     env,
     logs: () => lines,
     lines: (message) => lines.filter((l) => l.message === message),
-    exited: () => child.exitCode !== null || child.signalCode !== null,
+    exited: () => hasExited(child),
     async stop(signal = 'SIGTERM') {
       stopping = true;
       clearInterval(timer);
       try {
-        if (child.exitCode === null && child.signalCode === null) {
+        if (!hasExited(child)) {
           child.kill(signal);
           const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
           await exited;

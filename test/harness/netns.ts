@@ -10,6 +10,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
+import { hasExited } from '../../src/dev/process.js';
 
 const IP = '/usr/sbin/ip';
 const PREFIX = 'jfo';
@@ -279,7 +280,7 @@ export async function startTargetServer(
     port,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        if (hasExited(child)) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGKILL');
       }),
