@@ -1,0 +1,290 @@
+#!/usr/bin/env node
+// Scale: N ForwardedServers (default 10,000) on one JumpNode, on the whole system
+// (bench/system.mjs: control plane, operator, facade, one runner, sshd jump node, a target on
+// the compute node). Measures, in one run:
+//
+//   anchor   the API server's raw create rate for a trivial object: N ConfigMaps created with
+//            the same concurrency as the servers (each server costs its create, a port claim,
+//            a Service and status writes of the operator and the runner, so N / rate is a
+//            floor far below the servers' time);
+//   ready    time from the first create until every server's phase is Ready (watched);
+//   usable   every server answers through its runner port (HTTP to the target, through the
+//            tunnel), and how long one sweep over all ports takes on a steady system (the
+//            resolution of the figure below);
+//   sshd     sshd killed with its sessions and started again 3 s later: time from its start
+//            until each server answers again (first / median / last), without a signal and
+//            with `recreateforward` called right after the start;
+//   memory   RSS of the operator, the runner and the facade (peak, and at rest with N servers);
+//   list     facade GET /api/servers with N entries (median and max of 5).
+//
+// Usage: npm run build && node bench/scale.mjs [--servers 10000] [--concurrency 50]
+//          [--probe-concurrency 200] [--ready-limit 900] [--logs DIR]
+// Progress on stderr; the table on stdout.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { log, numberArg, sleep, textArg } from './lib.mjs';
+import { rssMb, startSystem } from './system.mjs';
+import { makeSupervisedInformer } from '../dist/kube/informer.js';
+import { createLogger } from '../dist/log.js';
+import { serverResourceName } from '../dist/names.js';
+
+const N = numberArg('servers', 10_000);
+const CONCURRENCY = numberArg('concurrency', 50);
+const PROBE_CONCURRENCY = numberArg('probe-concurrency', 200);
+const READY_LIMIT_MS = numberArg('ready-limit', 900) * 1000;
+const API = 'forward.hub.jupyter.org/v1alpha1';
+const now = () => performance.now();
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function pool(items, limit, fn) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+async function withRetry(fn) {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= 5) throw err;
+      await sleep(200 * (i + 1));
+    }
+  }
+}
+
+function quantiles(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { first: s[0], p50: q(0.5), last: s[s.length - 1] };
+}
+
+async function answers(host, port, timeoutMs = 2000) {
+  try {
+    const res = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = await res.json();
+    return res.ok && body.target === 'compute';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sweeps over the ports not answered yet until every port answered or `limitMs` passed (at least
+ * one sweep): ms after `t0` when each first answered; undefined entries never did.
+ */
+async function untilAllAnswer(host, ports, t0, limitMs) {
+  const when = new Array(ports.length);
+  let pending = ports.map((_, i) => i);
+  for (let first = true; pending.length && (first || now() - t0 < limitMs); first = false) {
+    const still = [];
+    await pool(pending, PROBE_CONCURRENCY, async (i) => {
+      if (await answers(host, ports[i], 1000)) when[i] = now() - t0;
+      else still.push(i);
+    });
+    pending = still;
+  }
+  return when;
+}
+
+function sampler(pids) {
+  const peak = {};
+  const timer = setInterval(() => {
+    for (const [k, pid] of Object.entries(pids())) {
+      const r = rssMb(pid);
+      if (r > (peak[k] ?? 0)) peak[k] = r;
+    }
+  }, 500);
+  return { peak, stop: () => clearInterval(timer) };
+}
+
+function server(namespace, i, target) {
+  const user = `scale${i}`;
+  return {
+    apiVersion: API,
+    kind: 'ForwardedServer',
+    metadata: { name: serverResourceName(user, ''), namespace },
+    spec: {
+      user: { name: user, id: i + 1 },
+      serverName: '',
+      startId: 's1',
+      jumpNodeRef: { name: 'hpc-login' },
+      target: { host: target.host, port: target.port },
+    },
+  };
+}
+
+async function main() {
+  const work = mkdtempSync(join(tmpdir(), 'jfo-scale-'));
+  const logDir = textArg('logs') ? resolve(textArg('logs')) : join(work, 'logs');
+  log(
+    `Scale: ${N} servers, ${CONCURRENCY} creates in flight; ${cpus().length} CPUs, Node ${process.version}; load ${load()}`,
+  );
+  const sys = await startSystem({
+    operators: 1,
+    runners: 1,
+    logDir,
+    targets: 1,
+    listenPrefix: '127.0.52.',
+  });
+  const out = [];
+  try {
+    const { admin, namespace } = sys;
+    const runner = sys.runners[0];
+    const host = sys.listenHost(runner);
+    const pids = () => ({
+      operator: sys.operators[0].pod.child.pid,
+      runner: runner.pod.child.pid,
+      facade: sys.facade.pod.child.pid,
+    });
+    const idle = Object.fromEntries(Object.entries(pids()).map(([k, p]) => [k, rssMb(p)]));
+    const mem = sampler(pids);
+
+    // Anchor: raw creates of a trivial object, same concurrency.
+    await admin.core.createNamespace({ body: { metadata: { name: 'anchor' } } });
+    const ids = Array.from({ length: N }, (_, i) => i);
+    let t = now();
+    await pool(ids, CONCURRENCY, (i) =>
+      withRetry(() =>
+        admin.core.createNamespacedConfigMap({
+          namespace: 'anchor',
+          body: { metadata: { name: `cm-${i}` }, data: { i: String(i) } },
+        }),
+      ),
+    );
+    const anchorS = (now() - t) / 1000;
+    const anchorRate = N / anchorS;
+    log(
+      `anchor: ${N} ConfigMaps in ${anchorS.toFixed(1)} s = ${anchorRate.toFixed(0)}/s; load ${load()}`,
+    );
+
+    // The servers, watched until all are Ready.
+    const ready = new Set();
+    let allReady;
+    const done = new Promise((r) => (allReady = r));
+    const inf = makeSupervisedInformer(admin.kc, {
+      name: 'ForwardedServer',
+      path: `/apis/${API}/namespaces/${namespace}/forwardedservers`,
+      list: () => admin.forwardedServers.list(namespace),
+      log: createLogger('error'),
+    });
+    const phases = new Map();
+    const onFs = (o) => {
+      phases.set(o.metadata.name, o.status?.phase ?? '(none)');
+      if (o.status?.phase === 'Ready') ready.add(o.metadata.name);
+      else ready.delete(o.metadata.name);
+      if (ready.size >= N) allReady(now());
+    };
+    inf.on('add', onFs);
+    inf.on('update', onFs);
+    await inf.start();
+    const target = sys.targets[0];
+    t = now();
+    const t0 = t;
+    const creating = pool(ids, CONCURRENCY, (i) =>
+      withRetry(() => admin.forwardedServers.create(namespace, server(namespace, i, target))),
+    ).then(() => now());
+    const progress = setInterval(() => {
+      const count = {};
+      for (const p of phases.values()) count[p] = (count[p] ?? 0) + 1;
+      log(
+        `  ${((now() - t0) / 1000).toFixed(0)} s: ${JSON.stringify(count)}; RSS op ${rssMb(pids().operator).toFixed(0)} runner ${rssMb(pids().runner).toFixed(0)} MB; load ${load()}`,
+      );
+    }, 10_000);
+    const createdAt = await creating;
+    const readyAt = await Promise.race([done, sleep(READY_LIMIT_MS).then(() => undefined)]);
+    clearInterval(progress);
+    const createS = (createdAt - t0) / 1000;
+    const readyS = readyAt === undefined ? undefined : (readyAt - t0) / 1000;
+    const notReady = {};
+    for (const [n, p] of phases) if (p !== 'Ready') notReady[p] = (notReady[p] ?? 0) + 1;
+    log(
+      `servers: created in ${createS.toFixed(1)} s; all Ready ${readyS === undefined ? `NOT within ${READY_LIMIT_MS / 1000} s (${ready.size} Ready; others ${JSON.stringify(notReady)})` : `after ${readyS.toFixed(1)} s`}; load ${load()}`,
+    );
+
+    // Usable through their ports.
+    const servers = (await admin.forwardedServers.list(namespace)).items;
+    const ports = servers.map((s) => s.status?.runnerPort).filter(Boolean);
+    t = now();
+    const sweep = await untilAllAnswer(host, ports, t, 0); // one sweep
+    const sweepS = (now() - t) / 1000;
+    const usable = sweep.filter((x) => x !== undefined).length;
+    log(`usable: ${usable}/${ports.length} answered in one sweep of ${sweepS.toFixed(1)} s`);
+    await sleep(3000);
+    const rest = Object.fromEntries(Object.entries(pids()).map(([k, p]) => [k, rssMb(p)]));
+
+    // Facade list.
+    const listMs = [];
+    let entries = 0;
+    for (let i = 0; i < 5; i++) {
+      const s = now();
+      const res = await fetch(`${sys.facadeUrl}/api/servers`, {
+        headers: { Authorization: `token ${sys.tokens.spawner}` },
+      });
+      entries = (await res.json()).length;
+      listMs.push(now() - s);
+    }
+
+    // sshd restarts.
+    const restarts = [];
+    for (const signal of [false, true]) {
+      await sys.site.sshd.kill();
+      await sleep(3000);
+      await sys.site.sshd.start();
+      const back = now();
+      if (signal)
+        await fetch(`${sys.facadeUrl}/api/recreateforward/hpc`, {
+          headers: { Authorization: `token ${sys.tokens.nodeRestart}` },
+        });
+      const when = await untilAllAnswer(host, ports, back, 300_000);
+      const got = when.filter((x) => x !== undefined).map((x) => x / 1000);
+      const q = quantiles(got);
+      restarts.push({ signal, q, missing: ports.length - got.length });
+      log(
+        `sshd back${signal ? ' + recreateforward' : ''}: usable again first/median/last ${q.first?.toFixed(2)} / ${q.p50?.toFixed(2)} / ${q.last?.toFixed(2)} s; never ${ports.length - got.length}; load ${load()}`,
+      );
+      await sleep(5000);
+    }
+    mem.stop();
+
+    const f = (x, d = 1) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(d));
+    out.push(
+      `\n| measure (${N} ForwardedServers, one JumpNode, one runner) | value | ratio / anchor | goal |`,
+      '|---|---|---|---|',
+      `| anchor: API server creates of a trivial object (ConfigMap), ${CONCURRENCY} in flight | ${anchorRate.toFixed(0)}/s (${N} in ${anchorS.toFixed(1)} s) | 1.00 | |`,
+      `| creating the ForwardedServers, ${CONCURRENCY} in flight | ${createS.toFixed(1)} s | ${(createS / anchorS).toFixed(2)} | |`,
+      `| all Ready, from the first create | ${readyS === undefined ? `not within ${READY_LIMIT_MS / 1000} s (${ready.size} Ready)` : `${readyS.toFixed(1)} s`} | ${readyS === undefined ? '–' : (readyS / anchorS).toFixed(2)} | ≤ 120 s |`,
+      `| usable through their ports (one sweep, ${PROBE_CONCURRENCY} in flight) | ${usable}/${N} in ${sweepS.toFixed(1)} s | | all |`,
+      ...restarts.map(
+        (r) =>
+          `| usable again after sshd is back${r.signal ? ' + recreateforward' : ''} (first / median / last) | ${f(r.q.first, 2)} / ${f(r.q.p50, 2)} / ${f(r.q.last, 2)} s${r.missing ? `, ${r.missing} never` : ''} | | ≤ 2 s (1000: ≤ 1 s) |`,
+      ),
+      `| facade GET /api/servers (${entries} entries), median / max of 5 | ${f(quantiles(listMs).p50, 0)} / ${f(Math.max(...listMs), 0)} ms | | ≤ 1 s |`,
+      `| operator RSS idle / at rest / peak | ${f(idle.operator, 0)} / ${f(rest.operator, 0)} / ${f(mem.peak.operator, 0)} MB | | ≤ 400 MB |`,
+      `| runner RSS idle / at rest / peak | ${f(idle.runner, 0)} / ${f(rest.runner, 0)} / ${f(mem.peak.runner, 0)} MB | | ≤ 400 MB |`,
+      `| facade RSS idle / at rest / peak | ${f(idle.facade, 0)} / ${f(rest.facade, 0)} / ${f(mem.peak.facade, 0)} MB | | |`,
+      `\nLoad average at the end: ${load()} (${cpus().length} CPUs, shared).`,
+    );
+    await inf.stop();
+  } finally {
+    console.log(out.join('\n'));
+    await sys.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
