@@ -205,7 +205,7 @@ async function main() {
     const createS = (createdAt - t0) / 1000;
     const readyS = readyAt === undefined ? undefined : (readyAt - t0) / 1000;
     const notReady = {};
-    for (const [n, p] of phases) if (p !== 'Ready') notReady[p] = (notReady[p] ?? 0) + 1;
+    for (const p of phases.values()) if (p !== 'Ready') notReady[p] = (notReady[p] ?? 0) + 1;
     log(
       `servers: created in ${createS.toFixed(1)} s; all Ready ${readyS === undefined ? `NOT within ${READY_LIMIT_MS / 1000} s (${ready.size} Ready; others ${JSON.stringify(notReady)})` : `after ${readyS.toFixed(1)} s`}; load ${load()}`,
     );
