@@ -58,13 +58,24 @@ export function survivors(seen: Iterable<ProcessEntry>): ProcessEntry[] {
   return out;
 }
 
-/** Remembers every process of a tree across several looks (children come and go). */
+const key = (e: ProcessEntry) => `${e.pid}/${e.start}`;
+
+/**
+ * Remembers every process of a tree across several looks (children come and go), except those
+ * of `baseline` (what ran before).
+ */
 export class TreeRecorder {
   private readonly seen = new Map<string, ProcessEntry>();
-  constructor(private readonly root: number) {}
+  private readonly ignored: Set<string>;
+  constructor(
+    private readonly root: number,
+    baseline: ProcessEntry[] = [],
+  ) {
+    this.ignored = new Set(baseline.map(key));
+  }
   look(): ProcessEntry[] {
-    const tree = processTree(this.root);
-    for (const e of tree) this.seen.set(`${e.pid}/${e.start}`, e);
+    const tree = processTree(this.root).filter((e) => !this.ignored.has(key(e)));
+    for (const e of tree) this.seen.set(key(e), e);
     return tree;
   }
   all(): ProcessEntry[] {
