@@ -44,12 +44,14 @@
 //          [--api-grace 5] [--logs DIR]
 // Prints progress on stderr and the summary on stdout.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { log, numberArg, sleep, textArg } from './lib.mjs';
-import { startSystem } from './system.mjs';
+import { harness, startSystem } from './system.mjs';
+
+const { TreeRecorder, processTree, survivors, namespacesOf } = harness.leaks;
 
 const execFileP = promisify(execFile);
 const MINUTES = numberArg('minutes', 15);
@@ -109,6 +111,7 @@ const apiDown = []; // [start, end|undefined]
 let lastFaultEnd = 0;
 const statusCounts = new Map();
 const refused = { count: 0 };
+const checked = { rounds: 0, readyProbes: 0, answered: 0, listeners: 0, orphansSeen: 0 };
 const sessions = { spawn: 0, cancel: 0, abandon: 0, ready: 0, cancelled: 0, failed: 0, errors: 0 };
 
 function apiWasDown(t) {
@@ -339,6 +342,7 @@ async function check({ record = true, before = Infinity } = {}) {
   } catch (err) {
     return [`API server: ${err.message ?? err}`];
   }
+  if (record) checked.rounds++;
   const live = servers.filter((s) => !s.metadata.deletionTimestamp);
   const uids = new Set(servers.map((s) => s.metadata.uid));
   const t = now();
@@ -373,6 +377,7 @@ async function check({ record = true, before = Infinity } = {}) {
     if (!sys.alive(r)) continue;
     for (const l of await listeningPorts(r.pod.child.pid)) {
       if (l.port === r.pod.httpPort) continue;
+      if (record) checked.listeners++;
       if (!byPort.has(l.port) && !wantedPorts.has(l.port))
         orphans.push(`listener ${r.name} ${l.host}:${l.port}`);
     }
@@ -380,7 +385,10 @@ async function check({ record = true, before = Infinity } = {}) {
   const current = new Set(orphans);
   for (const k of [...orphanSeen.keys()]) if (!current.has(k)) orphanSeen.delete(k);
   for (const k of orphans) {
-    if (!orphanSeen.has(k)) orphanSeen.set(k, t);
+    if (!orphanSeen.has(k)) {
+      orphanSeen.set(k, t);
+      checked.orphansSeen++;
+    }
     // A deleted server's objects take a moment to go; converged means none is older than that.
     if (t - orphanSeen.get(k) > ORPHAN_SETTLE_MS) problems.push(`orphan ${k}`);
     if (record && t - orphanSeen.get(k) > ORPHAN_GRACE_MS) {
@@ -401,7 +409,12 @@ async function check({ record = true, before = Infinity } = {}) {
       const host = r ? sys.listenHost(r) : 'no ready runner replica';
       const key = `${s.metadata.uid}@${host}`;
       seenKeys.add(key);
-      if (r && (await answers(host, s.status.runnerPort))) {
+      const ok = r && (await answers(host, s.status.runnerPort));
+      if (record) {
+        checked.readyProbes++;
+        if (ok) checked.answered++;
+      }
+      if (ok) {
         suspects.delete(key);
         continue;
       }
@@ -527,8 +540,21 @@ async function injector(until) {
   }
 }
 
+let tree;
+
+/** What the system left after stopping: processes, network namespaces, files in its TMPDIR. */
+function leftovers(ownTmp) {
+  const seen = tree.all();
+  return [
+    ...survivors(seen).map((p) => `process ${p.pid} ${p.cmd.slice(0, 120)}`),
+    ...namespacesOf([process.pid, ...seen.map((p) => p.pid)]).map((n) => `netns ${n}`),
+    ...readdirSync(ownTmp).map((n) => `temporary ${n}`),
+  ];
+}
+
 async function checker(untilFlag) {
   while (!untilFlag.done) {
+    tree.look();
     await check().catch((e) => log(`check failed: ${e.message}`));
     await sleep(CHECK_EVERY_MS);
   }
@@ -538,6 +564,11 @@ async function checker(untilFlag) {
 
 async function main() {
   const work = mkdtempSync(join(tmpdir(), 'jfo-soak-'));
+  // Everything the system makes in TMPDIR goes to a directory of ours, checked at the end.
+  const ownTmp = join(work, 'tmp');
+  mkdirSync(ownTmp);
+  process.env.TMPDIR = ownTmp;
+  tree = new TreeRecorder(process.pid, processTree(process.pid));
   const logDir = textArg('logs') ? resolve(textArg('logs')) : join(work, 'logs');
   const load0 = loadavg();
   log(
@@ -584,14 +615,20 @@ async function main() {
   } finally {
     flag.done = true;
     const minutes = (now() - start) / 60_000;
-    summary(minutes, load0, interrupted);
+    tree.look();
     await sys.stop();
+    const left = leftovers(ownTmp);
+    const cleanup = left.length
+      ? `LEFT BEHIND: ${left.join('; ')}`
+      : 'nothing left (processes, network namespaces, temporary files)';
+    if (left.length) violation('clean-up', left.join('; '));
+    summary(minutes, load0, interrupted, cleanup);
     rmSync(work, { recursive: true, force: true });
   }
   process.exit(violations.length ? 1 : 0);
 }
 
-function summary(minutes, load0, interrupted) {
+function summary(minutes, load0, interrupted, cleanup) {
   const lines = [];
   lines.push(`\n## Soak summary${interrupted ? ' (interrupted)' : ''}`);
   lines.push(
@@ -608,6 +645,10 @@ function summary(minutes, load0, interrupted) {
       .map(([s, n]) => `${s}: ${n}`)
       .join(', ')}; connection refused (facade restarting): ${refused.count}`,
   );
+  lines.push(
+    `checker: ${checked.rounds} rounds; Ready servers probed through a runner port ${checked.readyProbes} times (answered ${checked.answered}); runner listeners checked ${checked.listeners}; orphans seen (most go within seconds) ${checked.orphansSeen}`,
+  );
+  lines.push(`clean-up: ${cleanup}`);
   lines.push('\n| fault | injected | converged p50 (s) | converged max (s) | not converged |');
   lines.push('|---|---|---|---|---|');
   for (const kind of FAULT_KINDS) {

@@ -27,6 +27,8 @@ const { startStack, OPERATOR_NAMESPACE } = await import('../test/harness/stack.t
 const { startTargetServer } = await import('../test/harness/netns.ts');
 const { ensureDist } = await import('../test/harness/util.ts');
 const { runnerName } = await import('../dist/names.js');
+/** Harness helpers the benchmarks use directly. */
+export const harness = { leaks: await import('../test/harness/leaks.ts') };
 
 export const NAMESPACE = 'jupyterhub';
 const OPERATOR_DEPLOYMENT = 'jupyterhub-forward-operator';
