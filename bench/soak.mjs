@@ -282,7 +282,7 @@ async function checkEvents(user, accepted) {
     );
 }
 
-async function churn(until) {
+async function churn(end) {
   const kinds = [
     'spawn',
     'spawn',
@@ -294,7 +294,7 @@ async function churn(until) {
     'cancel',
     'abandon',
   ];
-  while (now() < until) {
+  while (now() < end.at) {
     const kind = kinds[Math.floor(random() * kinds.length)];
     const p = session(kind).catch((e) => {
       sessions.errors++;
@@ -502,10 +502,10 @@ async function inject(kind) {
   throw new Error(kind);
 }
 
-async function injector(until) {
+async function injector(end) {
   let order = [];
   await sleep(between(FAULT_MIN_S, FAULT_MAX_S) * 1000);
-  while (now() < until) {
+  while (now() < end.at) {
     if (!order.length) order = shuffled(FAULT_KINDS);
     const kind = order.shift();
     const at = now();
@@ -536,7 +536,8 @@ async function injector(until) {
     log(
       `fault ${faults.length}: ${kind} ${detail}; converged ${convergedMs === undefined ? 'never' : `after ${(convergedMs / 1000).toFixed(1)} s`}; load ${loadavg()[0].toFixed(1)}`,
     );
-    await sleep(between(FAULT_MIN_S, FAULT_MAX_S) * 1000);
+    const pause = now() + between(FAULT_MIN_S, FAULT_MAX_S) * 1000;
+    while (now() < Math.min(pause, end.at)) await sleep(500);
   }
 }
 
@@ -578,18 +579,20 @@ async function main() {
   sys = await startSystem({ operators: 2, runners: 2, logDir, targets: 2 });
   log(`System up in ${((now() - t0) / 1000).toFixed(0)} s`);
   let interrupted = false;
+  const end = { at: 0 };
   const onSignal = () => {
+    log('Interrupted: ending the churn and the faults, then the final checks and clean-up');
     interrupted = true;
-    stopping = true;
+    end.at = now();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const start = now();
-  const until = start + MINUTES * 60_000;
+  end.at = start + MINUTES * 60_000;
   const flag = { done: false };
   const checking = checker(flag);
   try {
-    await Promise.all([churn(until), injector(until)]);
+    await Promise.all([churn(end), injector(end)]);
     stopping = true;
     // Final: after the last fault, everything left converges; then nothing may remain.
     const end = now();
