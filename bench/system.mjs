@@ -8,10 +8,11 @@
 // The components run the built code (dist/cli.js); `npm run build` first.
 //
 // Runner replicas share the host's network, so each listens on its own loopback address
-// (`listenPrefix` + 1, 2, ...), as each runner pod has its own pod IP in a cluster; the prefix
-// keeps them off 127.0.0.1, where other test runs on the machine open runner ports too. The
-// operator's status.url names the first replica's address.
+// (`listenPrefix` + 1, 2, ...), as each runner pod has its own pod IP in a cluster; a random
+// prefix per run keeps them off 127.0.0.1, where other test runs on the machine open runner ports
+// too, and off any other run's. The operator's status.url names the first replica's address.
 import { register } from 'tsx/esm/api';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { log } from './lib.mjs';
@@ -34,6 +35,15 @@ export const NAMESPACE = 'jupyterhub';
 const OPERATOR_DEPLOYMENT = 'jupyterhub-forward-operator';
 const FACADE_DEPLOYMENT = 'jupyterhub-forward-facade';
 
+/**
+ * `127.a.b.` with random a, b: runner ports are a hash of the server's name, so a run must not
+ * share its addresses with another run (or the leftovers of a killed one).
+ */
+function randomLoopbackPrefix() {
+  const [a, b] = randomBytes(2);
+  return `127.${50 + (a % 200)}.${b}.`;
+}
+
 /** RSS of a process in MB (NaN when it is gone). */
 export function rssMb(pid) {
   try {
@@ -55,7 +65,7 @@ export async function startSystem({
   runnerEnv = {},
   operatorEnv = {},
   targets = 1,
-  listenPrefix = '127.0.50.',
+  listenPrefix = randomLoopbackPrefix(),
 }) {
   mkdirSync(logDir, { recursive: true });
   await ensureDist();
