@@ -250,7 +250,7 @@ async function main() {
         await fetch(`${sys.facadeUrl}/api/recreateforward/hpc`, {
           headers: { Authorization: `token ${sys.tokens.nodeRestart}` },
         });
-      const when = await untilAllAnswer(host, ports, back, 300_000);
+      const when = await untilAllAnswer(host, ports, back, 120_000);
       const got = when.filter((x) => x !== undefined).map((x) => x / 1000);
       const q = quantiles(got);
       restarts.push({ signal, q, missing: ports.length - got.length });
