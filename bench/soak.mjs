@@ -595,9 +595,9 @@ async function main() {
     await Promise.all([churn(end), injector(end)]);
     stopping = true;
     // Final: after the last fault, everything left converges; then nothing may remain.
-    const end = now();
+    const finished = now();
     let problems = [];
-    while (now() - end < FINAL_BOUND_MS) {
+    while (now() - finished < FINAL_BOUND_MS) {
       problems = await check({ record: false });
       if (!problems.length) break;
       await sleep(1000);
