@@ -85,6 +85,9 @@ export const APP_NAME = 'jupyterhub-forward-operator';
 export const FIELD_MANAGER = 'jupyterhub-forward-operator';
 export const RUNNER_FIELD_MANAGER = 'jupyterhub-forward-runner';
 export const FACADE_FIELD_MANAGER = 'jupyterhub-forward-facade';
+/** reportingController of the Events each component records. */
+export const OPERATOR_EVENT_SOURCE = `${GROUP}/operator`;
+export const RUNNER_EVENT_SOURCE = `${GROUP}/runner`;
 
 /** Labels on the Service of a ForwardedServer (before the user's extra labels). */
 export function serverLabels(

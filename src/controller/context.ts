@@ -17,7 +17,7 @@ import type { CustomResourceClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { RunnerSettings } from '../resources/runner.js';
 import type { Children } from './children.js';
-import type { EventRecorder } from './recorder.js';
+import type { EventRecorder } from '../kube/recorder.js';
 
 /** A read-only informer cache. */
 export interface Cache<T> {

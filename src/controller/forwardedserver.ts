@@ -6,9 +6,20 @@
 // reference to the ForwardedServer, and the garbage collector removes them with it (the
 // reconcile of a vanished server deletes them too, without waiting for the collector).
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { FORWARDED_SERVER, type ForwardedServer, type JumpNode } from '../api/types.js';
-import { serverResourceName, splitKey } from '../names.js';
-import { computeServerStatus, type ServerObservation } from '../resources/server-status.js';
+import {
+  API_VERSION,
+  FORWARDED_SERVER,
+  type ForwardedServer,
+  type JumpNode,
+} from '../api/types.js';
+import { StatusApplier, type OwnedFields } from '../kube/status-applier.js';
+import { FIELD_MANAGER, serverResourceName, splitKey } from '../names.js';
+import {
+  computeServerStatus,
+  ownedServerStatus,
+  type OwnedServerStatus,
+  type ServerObservation,
+} from '../resources/server-status.js';
 import {
   buildDirectEndpointSlice,
   unroutableReason,
@@ -16,14 +27,12 @@ import {
   buildTunnelService,
   serverUrl,
 } from '../resources/service.js';
-import type { EventSpec } from '../resources/transitions.js';
+import { serverEvents, type EventSpec } from '../resources/transitions.js';
 import type { EnsureResult } from './children.js';
 import type { ControllerContext } from './context.js';
 import type { ReconcileResult } from './controller.js';
 import { ensurePort, heldClaims, releaseClaims, type Claim } from './ports.js';
 import { deleteOrphans, type ChildSource } from './orphans.js';
-import { WrittenStatus } from './written.js';
-import { writeStatus, type Written } from './server-status-writer.js';
 
 interface Converged {
   observed: ServerObservation;
@@ -31,13 +40,28 @@ interface Converged {
   events: EventSpec[];
 }
 
+/** The operator's part of a ForwardedServer's status (contract 0001 §A). */
+export const SERVER_STATUS: OwnedFields<ForwardedServer, OwnedServerStatus> = {
+  apiVersion: API_VERSION,
+  kind: FORWARDED_SERVER.kind,
+  fieldManager: FIELD_MANAGER,
+  read: (fs) => ownedServerStatus(fs.status),
+  transitions: (before, after, fs) => serverEvents(before, after, fs.spec.jumpNodeRef?.name),
+};
+
+type ServerApplier = StatusApplier<ForwardedServer, OwnedServerStatus>;
+
 export function forwardedServerReconciler(ctx: ControllerContext) {
-  const written: Written = new WrittenStatus();
+  const status: ServerApplier = new StatusApplier(SERVER_STATUS, {
+    client: ctx.forwardedServers,
+    recorder: ctx.recorder,
+    beforeWrite: ctx.guard,
+  });
   return async (key: string): Promise<ReconcileResult | void> => {
     const { namespace, name } = splitKey(key);
     const cachedFs = ctx.caches.forwardedServers.get(name, namespace);
     if (!cachedFs) {
-      written.forget(key);
+      status.forget(key);
       await deleteOrphans(
         ctx,
         { kind: FORWARDED_SERVER.kind, namespace, name },
@@ -46,18 +70,18 @@ export function forwardedServerReconciler(ctx: ControllerContext) {
       return;
     }
     if (cachedFs.metadata.deletionTimestamp) return;
-    const rv = cachedFs.metadata.resourceVersion;
-    const fs = { ...cachedFs, status: written.effective(key, rv, cachedFs.status) };
-    if (fs.spec.cancelRequested) return cancel(ctx, written, fs);
+    const fs = status.view(cachedFs);
+    if (fs.spec.cancelRequested) return cancel(ctx, status, fs);
     const c = await converge(ctx, fs);
-    const { status, requeueAfterMs } = computeServerStatus(
+    const next = computeServerStatus(
       fs,
       c.observed,
       new Date(ctx.clock.now()),
       ctx.settings.jumpNodeGraceMs,
     );
-    await writeStatus(ctx, written, fs, status, c.events);
+    await writeStatus(ctx, status, fs, next.status, c.events);
     await releaseClaims(ctx, c.release);
+    const { requeueAfterMs } = next;
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   };
 }
@@ -141,7 +165,7 @@ async function convergeDirect(ctx: ControllerContext, fs: ForwardedServer): Prom
  */
 async function cancel(
   ctx: ControllerContext,
-  written: Written,
+  status: ServerApplier,
   fs: ForwardedServer,
 ): Promise<void> {
   const now = () => new Date(ctx.clock.now());
@@ -151,13 +175,29 @@ async function cancel(
   const slice = cached(ctx.caches.endpointSlices, fs);
   if (claims.length || svc || slice) {
     const cancelling = computeServerStatus(fs, { cancelDone: false }, now(), grace).status;
-    fs = await writeStatus(ctx, written, fs, cancelling, []);
+    fs = await writeStatus(ctx, status, fs, cancelling, []);
     await deleteChild(ctx, fs, serviceRef(fs), ctx.caches.services);
     await deleteChild(ctx, fs, sliceRef(fs), ctx.caches.endpointSlices);
     await releaseClaims(ctx, claims);
   }
   const done = computeServerStatus(fs, { cancelDone: true }, now(), grace).status;
-  await writeStatus(ctx, written, fs, done, []);
+  await writeStatus(ctx, status, fs, done, []);
+}
+
+/** Writes the operator's fields if they changed; returns the server as stored afterwards. */
+async function writeStatus(
+  ctx: ControllerContext,
+  status: ServerApplier,
+  fs: ForwardedServer,
+  next: OwnedServerStatus,
+  events: EventSpec[],
+): Promise<ForwardedServer> {
+  const r = await status.apply(fs, next, { events });
+  if (r.outcome === 'written') {
+    const { namespace, name } = fs.metadata;
+    ctx.log.info('Updated ForwardedServer status', { namespace, name, phase: next.phase });
+  }
+  return r.object;
 }
 
 function childEvents(fs: ForwardedServer, kind: string, r: EnsureResult): EventSpec[] {

@@ -1,10 +1,9 @@
 // The JumpNode reconciler: the runner's ServiceAccount, Role, RoleBinding and Deployment (in
 // that order, so a pod never runs without its permissions), then the status: readyReplicas from
 // the Deployment, forwards from the port claims, Ready from both and the runner's Connected.
-import { isDeepStrictEqual } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, JUMP_NODE, type JumpNode } from '../api/types.js';
-import { isNotFound } from '../kube/client.js';
+import { StatusApplier, type OwnedFields } from '../kube/status-applier.js';
 import { FIELD_MANAGER, runnerName, splitKey } from '../names.js';
 import {
   computeJumpNodeStatus,
@@ -22,21 +21,32 @@ import { jumpNodeEvents, type EventSpec } from '../resources/transitions.js';
 import type { Cache, ControllerContext } from './context.js';
 import { takenPorts } from './ports.js';
 import { deleteOrphans, type ChildSource } from './orphans.js';
-import { WrittenStatus } from './written.js';
+
+/** The operator's part of a JumpNode's status (contract 0001 §A). */
+export const JUMP_NODE_STATUS: OwnedFields<JumpNode, OwnedJumpNodeStatus> = {
+  apiVersion: API_VERSION,
+  kind: JUMP_NODE.kind,
+  fieldManager: FIELD_MANAGER,
+  read: (jn) => ownedJumpNodeStatus(jn.status),
+  transitions: (before, after) => jumpNodeEvents(before?.conditions, after.conditions),
+};
 
 export function jumpNodeReconciler(ctx: ControllerContext) {
-  const written = new WrittenStatus<JumpNode['status']>();
+  const applier = new StatusApplier(JUMP_NODE_STATUS, {
+    client: ctx.jumpNodes,
+    recorder: ctx.recorder,
+    beforeWrite: ctx.guard,
+  });
   return async (key: string): Promise<void> => {
     const { namespace, name } = splitKey(key);
     const cachedJn = ctx.caches.jumpNodes.get(name, namespace);
     if (!cachedJn) {
-      written.forget(key);
+      applier.forget(key);
       await deleteOrphans(ctx, { kind: JUMP_NODE.kind, namespace, name }, runnerChildren(ctx));
       return;
     }
     if (cachedJn.metadata.deletionTimestamp) return;
-    const rv = cachedJn.metadata.resourceVersion;
-    const jn = { ...cachedJn, status: written.effective(key, rv, cachedJn.status) };
+    const jn = applier.view(cachedJn);
     const { problem, events } = await ensureRunner(ctx, jn);
     const deployment = ctx.caches.deployments.get(runnerName(name), namespace);
     const observed: JumpNodeObservation = {
@@ -46,14 +56,9 @@ export function jumpNodeReconciler(ctx: ControllerContext) {
       forwards: takenPorts(ctx, namespace, name).size,
     };
     const status = computeJumpNodeStatus(jn, observed, new Date(ctx.clock.now()));
-    if (await writeStatus(ctx, jn, status, events)) {
-      const others = (jn.status?.conditions ?? []).filter((c) => c.type !== 'Ready');
-      written.remember(key, rv, {
-        ...jn.status,
-        ...status,
-        conditions: [...others, ...status.conditions],
-      });
-    }
+    const r = await applier.apply(jn, status, { events });
+    if (r.outcome === 'written')
+      ctx.log.debug('Updated JumpNode status', { namespace, name, forwards: status.forwards });
   };
 }
 
@@ -87,37 +92,6 @@ async function ensureRunner(
       });
   }
   return { events };
-}
-
-async function writeStatus(
-  ctx: ControllerContext,
-  jn: JumpNode,
-  status: OwnedJumpNodeStatus,
-  childEvents: EventSpec[],
-): Promise<boolean> {
-  const stored = ownedJumpNodeStatus(jn.status);
-  const target = { apiVersion: API_VERSION, kind: JUMP_NODE.kind, metadata: jn.metadata };
-  for (const e of childEvents) ctx.recorder.record(target, e);
-  if (isDeepStrictEqual(stored, status)) return false;
-  const { namespace, name } = jn.metadata;
-  ctx.guard();
-  try {
-    await ctx.jumpNodes.applyStatus(
-      namespace!,
-      name,
-      API_VERSION,
-      JUMP_NODE.kind,
-      status,
-      FIELD_MANAGER,
-    );
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
-  ctx.log.debug('Updated JumpNode status', { namespace, name, forwards: status.forwards });
-  for (const e of jumpNodeEvents(jn.status?.conditions, status.conditions))
-    ctx.recorder.record(target, e);
-  return true;
 }
 
 function runnerChildren(ctx: ControllerContext): ChildSource[] {

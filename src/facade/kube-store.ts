@@ -1,8 +1,9 @@
 // The ServerStore over the Kubernetes API: ForwardedServers and JumpNodes of one namespace.
 // Reads are served from a supervised informer's cache (so GETs and long-polls cost the API
 // server nothing); every write goes to the API with the caller's resourceVersion as precondition.
-// Status writes are server-side applies with the facade's field manager carrying exactly the
-// fields it owns (contract 0001 A).
+// Status writes go through the status applier: server-side apply with the facade's field manager
+// carrying exactly the fields it owns (contract 0001 A). The applier also remembers every object
+// this store wrote until the informer shows that version (read-your-writes).
 import {
   API_VERSION,
   FORWARDED_SERVER,
@@ -11,9 +12,10 @@ import {
 } from '../api/types.js';
 import { apiMessage, apiStatus, type Clients, type k8s } from '../kube/client.js';
 import { makeSupervisedInformer, type SupervisedInformer } from '../kube/informer.js';
+import { StatusApplier, type OwnedFields } from '../kube/status-applier.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import { FACADE_FIELD_MANAGER } from '../names.js';
+import { FACADE_FIELD_MANAGER, objectKey } from '../names.js';
 import { StoreError } from './errors.js';
 import type { FacadeStatus, ServerStore } from './store.js';
 
@@ -35,20 +37,25 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** resourceVersions are opaque, but etcd's are integers; compare them when both are. */
-function newer(a: ForwardedServer, b: ForwardedServer): boolean {
-  const ra = a.metadata.resourceVersion ?? '';
-  const rb = b.metadata.resourceVersion ?? '';
-  if (/^\d+$/.test(ra) && /^\d+$/.test(rb)) return BigInt(ra) > BigInt(rb);
-  return false;
-}
+/** The facade's part of a ForwardedServer's status. */
+const FACADE_STATUS: OwnedFields<ForwardedServer, FacadeStatus> = {
+  apiVersion: API_VERSION,
+  kind: FORWARDED_SERVER.kind,
+  fieldManager: FACADE_FIELD_MANAGER,
+  read: ({ status }) =>
+    status && {
+      events: status.events ?? [],
+      eventsDropped: status.eventsDropped ?? 0,
+      ...(status.terminalEvent ? { terminalEvent: status.terminalEvent } : {}),
+    },
+};
 
 export class KubeStore implements ServerStore {
   // client-node's KubernetesObject types creationTimestamp as a Date; ours is the wire string.
   private readonly informer: SupervisedInformer<k8s.KubernetesObject>;
   private readonly listeners = new Map<string, Set<() => void>>();
-  /** Our own latest writes, until the informer catches up (read-your-writes). */
-  private readonly written = new Map<string, ForwardedServer>();
+  /** Writes status, and remembers our own latest writes until the informer catches up. */
+  private readonly status: StatusApplier<ForwardedServer, FacadeStatus>;
 
   constructor(
     private readonly clients: Clients,
@@ -57,6 +64,7 @@ export class KubeStore implements ServerStore {
     clock?: Clock,
   ) {
     const fsc = clients.forwardedServers;
+    this.status = new StatusApplier(FACADE_STATUS, { client: fsc });
     this.informer = makeSupervisedInformer<k8s.KubernetesObject>(clients.kc, {
       name: FORWARDED_SERVER.kind,
       path: fsc.path(namespace),
@@ -66,10 +74,8 @@ export class KubeStore implements ServerStore {
     });
     for (const event of ['add', 'update', 'delete'] as const)
       this.informer.on(event, (obj) => {
-        const fs = obj as unknown as ForwardedServer;
-        const name = fs.metadata.name;
-        const mine = this.written.get(name);
-        if (mine && (event === 'delete' || !newer(mine, fs))) this.written.delete(name);
+        const name = obj.metadata?.name ?? '';
+        if (event === 'delete') this.status.forget(objectKey(this.namespace, name));
         this.notify(name);
       });
   }
@@ -79,7 +85,7 @@ export class KubeStore implements ServerStore {
   }
 
   private wrote(fs: ForwardedServer): ForwardedServer {
-    this.written.set(fs.metadata.name, fs);
+    this.status.remember(fs);
     this.notify(fs.metadata.name);
     return fs;
   }
@@ -89,12 +95,15 @@ export class KubeStore implements ServerStore {
   }
 
   async read(name: string): Promise<ForwardedServer | undefined> {
+    return this.cached(name) ?? (await this.get(name));
+  }
+
+  /** The cached object, or our own write while the cache holds an older version. */
+  private cached(name: string): ForwardedServer | undefined {
     const cached = this.informer.hasSynced()
       ? (this.informer.get(name, this.namespace) as unknown as ForwardedServer | undefined)
       : undefined;
-    const mine = this.written.get(name);
-    if (cached && mine) return newer(mine, cached) ? mine : cached;
-    return cached ?? (await this.get(name));
+    return cached && this.status.view(cached);
   }
 
   async list(): Promise<ForwardedServer[]> {
@@ -119,18 +128,15 @@ export class KubeStore implements ServerStore {
   }
 
   async applyStatus(name: string, rv: string, status: FacadeStatus) {
-    const fs = await call(() =>
-      this.clients.forwardedServers.applyStatus(
-        this.namespace,
-        name,
-        API_VERSION,
-        FORWARDED_SERVER.kind,
-        status,
-        FACADE_FIELD_MANAGER,
-        rv,
-      ),
-    );
-    return this.wrote(fs);
+    // Compared with what we know of version rv; any other version is left to the precondition.
+    const known = this.cached(name);
+    const view: ForwardedServer =
+      known?.metadata.resourceVersion === rv
+        ? known
+        : ({ metadata: { name, namespace: this.namespace, resourceVersion: rv } } as never);
+    const r = await call(() => this.status.apply(view, status, { resourceVersion: rv }));
+    if (r.outcome === 'gone') throw new StoreError('notFound', `ForwardedServer ${name} not found`);
+    return r.outcome === 'written' ? this.wrote(r.object) : r.object;
   }
 
   async delete(name: string, rv?: string): Promise<boolean> {
@@ -140,7 +146,7 @@ export class KubeStore implements ServerStore {
       if (err instanceof StoreError && err.kind === 'notFound') return false;
       throw err;
     }
-    this.written.delete(name);
+    this.status.forget(objectKey(this.namespace, name));
     this.notify(name);
     return true;
   }

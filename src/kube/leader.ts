@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { microTime } from '../resources/conditions.js';
 import { apiMessage, apiStatus, isConflict, isNotFound } from './client.js';
 
 export interface LeaderElectionOptions {
@@ -36,11 +37,6 @@ export interface LeaderElector {
 
 export function defaultIdentity(podName?: string): string {
   return podName || `${hostname()}_${randomUUID().slice(0, 8)}`;
-}
-
-/** metav1.MicroTime with the six fractional digits the API server requires. */
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 export function startLeaderElection(opts: LeaderElectionOptions): LeaderElector {

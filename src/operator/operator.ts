@@ -13,11 +13,12 @@ import { Controller, type ControllerObserver } from '../controller/controller.js
 import { forwardedServerReconciler } from '../controller/forwardedserver.js';
 import { jumpNodeReconciler } from '../controller/jumpnode.js';
 import { WorkQueue } from '../controller/queue.js';
-import { makeEventRecorder } from '../controller/recorder.js';
 import { apiMessage, apiStatus, makeClients } from '../kube/client.js';
 import { useKeepAlive } from '../kube/keepalive.js';
+import { makeEventRecorder } from '../kube/recorder.js';
 import { defaultIdentity, startLeaderElection, type LeaderElector } from '../kube/leader.js';
 import type { Logger } from '../log.js';
+import { OPERATOR_EVENT_SOURCE } from '../names.js';
 import type { OperatorConfig } from './config.js';
 import { enqueueAll, wireHandlers } from './handlers.js';
 import { startHttpServer } from './http.js';
@@ -67,7 +68,12 @@ export async function startOperator(
     () => controllers,
     () => informers.all,
   );
-  const recorder = makeEventRecorder(clients.events, { instance: identity, log, clock });
+  const recorder = makeEventRecorder(clients.events, {
+    controller: OPERATOR_EVENT_SOURCE,
+    instance: identity,
+    log,
+    clock,
+  });
   const ctx: ControllerContext = {
     caches: informers.caches,
     children: makeChildren(clients.objects, guard),

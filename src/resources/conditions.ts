@@ -1,4 +1,5 @@
-// metav1.Condition helpers. Pure: the time comes in as an argument.
+// metav1.Condition helpers and the API's two time formats, for every component. Pure: the time
+// comes in as an argument.
 import type { Condition } from '../api/types.js';
 
 export type ConditionStatus = Condition['status'];
@@ -42,8 +43,13 @@ export function nextCondition(
 }
 
 /** Kubernetes metav1.Time: RFC 3339 with second precision. */
-export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+export function rfc3339(t: Date | number): string {
+  return new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Kubernetes metav1.MicroTime: RFC 3339 with exactly six fractional digits (the API insists). */
+export function microTime(t: Date | number): string {
+  return new Date(t).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 /**

@@ -10,7 +10,10 @@
 //     this runner's trouble: a peer that (re-)asserted True after the trouble began is alive and
 //     serving, and the Service sends connections to it (readiness takes this pod out).
 // A runner recognises its own writes by status and lastTransitionTime, remembered in memory.
+// A condition written for an older generation of the object (another JumpNode's runner, or an
+// older spec) asserts nothing about the current one: it is replaced at once, with a new time.
 import type { Condition } from '../api/types.js';
+import { rfc3339 } from '../resources/conditions.js';
 
 export type ConditionStatus = Condition['status'];
 
@@ -42,8 +45,6 @@ export interface Resolved {
   recheckAfterMs?: number;
 }
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-
 function make(wanted: WantedCondition, lastTransitionTime: string): Condition {
   const c: Condition = {
     type: wanted.type,
@@ -68,8 +69,8 @@ export function resolveCondition(
   wanted: WantedCondition,
   ctx: ResolveContext,
 ): Resolved {
-  const now = iso(ctx.now);
-  if (!current) return { condition: make(wanted, now) };
+  const now = rfc3339(ctx.now);
+  if (!current || olderGeneration(current, wanted)) return { condition: make(wanted, now) };
   const same = current.status === wanted.status && current.reason === wanted.reason;
   if (same) {
     const sameGeneration = current.observedGeneration === wanted.observedGeneration;
@@ -92,9 +93,7 @@ export function resolveCondition(
   return { condition: make(wanted, now) };
 }
 
-export function findCondition(
-  conditions: readonly Condition[] | undefined,
-  type: string,
-): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
+function olderGeneration(current: Condition, wanted: WantedCondition): boolean {
+  const [c, w] = [current.observedGeneration, wanted.observedGeneration];
+  return c !== undefined && w !== undefined && c < w;
 }

@@ -1,17 +1,11 @@
 // How the runner's view becomes status: the wanted conditions from the forwarding state, written
 // through RunnerStatus (server-side apply with the runner's field manager) and a StatusQueue
 // (coalesced and rate-limited).
-import {
-  API_VERSION,
-  FORWARDED_SERVER,
-  JUMP_NODE,
-  type ForwardedServer,
-  type JumpNode,
-} from '../api/types.js';
+import type { ForwardedServer, JumpNode } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { Clients } from '../kube/client.js';
 import type { Logger } from '../log.js';
-import { RUNNER_FIELD_MANAGER, splitKey } from '../names.js';
+import { splitKey } from '../names.js';
 import type { RunnerConfig } from './config.js';
 import type { DataPlane } from './dataplane-group.js';
 import type { DesiredForwards } from './desired.js';
@@ -37,7 +31,6 @@ export function buildReporting(
   src: ReportingSources,
 ): { status: RunnerStatus; queue: StatusQueue } {
   const { plane } = src;
-  const ns = config.namespace;
   const status = new RunnerStatus({
     clock: o.clock,
     peerGraceMs: config.peerGraceMs,
@@ -72,20 +65,8 @@ export function buildReporting(
       const connected = wantedConnected(s, config.podName, src.jumpNode()?.metadata.generation);
       return { connected, since: s.connectedSince, restartHandled: src.restartHandled() };
     },
-    apply: (key, obj, fields) => {
-      const [client, kind] =
-        key === JUMP_NODE_KEY
-          ? [o.clients.jumpNodes, JUMP_NODE.kind]
-          : [o.clients.forwardedServers, FORWARDED_SERVER.kind];
-      return (client as typeof o.clients.jumpNodes).applyStatus(
-        ns,
-        obj.metadata.name,
-        API_VERSION,
-        kind,
-        fields,
-        RUNNER_FIELD_MANAGER,
-      );
-    },
+    forwardedServers: o.clients.forwardedServers,
+    jumpNodes: o.clients.jumpNodes,
     written: (kind, result) =>
       result === 'unchanged'
         ? o.metrics.statusSkipped.inc({ kind })

@@ -8,19 +8,23 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { RESTARTED_AT_ANNOTATION } from '../api/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Clients } from '../kube/client.js';
+import { makeEventRecorder } from '../kube/recorder.js';
 import type { Logger } from '../log.js';
+import { RUNNER_EVENT_SOURCE } from '../names.js';
 import type { RunnerConfig } from './config.js';
 import { DataPlaneGroup, type DataPlane } from './dataplane-group.js';
 import { startDataPlane } from './dataplane-thread.js';
 import { desiredForwards, type DesiredForwards } from './desired.js';
 import { startHttpServer, type Readiness } from './http.js';
 import { createMetrics, type RunnerMetrics } from './metrics.js';
-import { eventRecorder } from './recorder.js';
 import { buildReporting } from './reporting.js';
 import { RestartTracker } from './restart.js';
 import { sessionEvents } from './session-events.js';
 import { JUMP_NODE_KEY } from './status.js';
 import { startWatch } from './watch.js';
+
+/** The same session Event (reason and note) is recorded at most once in this window. */
+const EVENT_DEDUPE_MS = 10 * 60 * 1000;
 
 export interface RunnerDeps {
   kc: KubeConfig;
@@ -134,7 +138,13 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     },
   );
 
-  const recorder = eventRecorder(clients.events, { pod: config.podName, clock, log });
+  const recorder = makeEventRecorder(clients.events, {
+    controller: RUNNER_EVENT_SOURCE,
+    instance: config.podName,
+    clock,
+    log,
+    dedupeMs: EVENT_DEDUPE_MS,
+  });
   const notify = sessionEvents(
     () => plane.session(),
     recorder,
@@ -192,6 +202,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
       queue.stop();
       await watch.stop();
       await plane.close();
+      await recorder.close();
       await http.close();
     },
   };

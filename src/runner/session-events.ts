@@ -3,12 +3,12 @@
 // failure reason (HostKeyMismatch, AuthenticationFailed, ConnectionFailed, ...), so that
 // `kubectl describe jumpnode` tells the story without the runner's logs.
 import { API_VERSION, JUMP_NODE, type JumpNode } from '../api/types.js';
-import type { EventRecorder } from './recorder.js';
+import type { EventRecorder } from '../kube/recorder.js';
 import type { SessionSnapshot } from './session.js';
 
 export function sessionEvents(
   session: () => SessionSnapshot,
-  recorder: EventRecorder,
+  recorder: Pick<EventRecorder, 'record'>,
   jumpNode: () => JumpNode | undefined,
 ): () => void {
   let connected = false;
@@ -16,17 +16,17 @@ export function sessionEvents(
   return () => {
     const jn = jumpNode();
     if (!jn) return;
-    const regarding = {
-      apiVersion: API_VERSION,
-      kind: JUMP_NODE.kind,
-      name: jn.metadata.name,
-      namespace: jn.metadata.namespace ?? '',
-      uid: jn.metadata.uid,
-    };
+    const target = { apiVersion: API_VERSION, kind: JUMP_NODE.kind, metadata: jn.metadata };
+    const record = (type: 'Normal' | 'Warning', reason: string, note: string) =>
+      recorder.record(target, {
+        type,
+        reason,
+        action: reason === 'Connected' ? 'Connect' : 'Disconnect',
+        note,
+      });
     const s = session();
     if (s.phase === 'connected') {
-      if (!connected)
-        recorder.record(regarding, 'Normal', 'Connected', `SSH session to ${s.server} is up`);
+      if (!connected) record('Normal', 'Connected', `SSH session to ${s.server} is up`);
       connected = true;
       lastReason = undefined;
       return;
@@ -34,13 +34,13 @@ export function sessionEvents(
     const problem = s.problem;
     if (connected && problem) {
       connected = false;
-      recorder.record(regarding, 'Warning', 'Disconnected', problem.message);
+      record('Warning', 'Disconnected', problem.message);
       lastReason = problem.reason;
       return;
     }
     if (problem && problem.reason !== lastReason) {
       lastReason = problem.reason;
-      recorder.record(regarding, 'Warning', problem.reason, problem.message);
+      record('Warning', problem.reason, problem.message);
     }
   };
 }

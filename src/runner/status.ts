@@ -1,12 +1,15 @@
-// Writes the runner's status fields (contract 0001 §A) by server-side apply with the runner's
-// field manager. Server-side apply removes fields a manager applied before and leaves out now,
-// and every replica of the runner uses the same manager, so each apply carries the complete set
-// of runner fields of that object: the ones this runner decides, and the current values of the
-// ones it keeps (see conditions.ts for when a peer's condition is kept).
+// Writes the runner's status fields (contract 0001 §A) through the status applier, by
+// server-side apply with the runner's field manager. Server-side apply removes fields a manager
+// applied before and leaves out now, and every replica of the runner uses the same manager, so
+// each apply carries the complete set of runner fields of that object: the ones this runner
+// decides, and the current values of the ones it keeps (see conditions.ts for when a peer's
+// condition is kept).
 //
-// Skip unchanged: the body is compared with what the object says (the informer cache, or this
-// runner's own last write while the cache has not caught up) and nothing is sent if it matches.
+// Skip unchanged: the fields are compared with what the object says (the informer cache, or the
+// object as this runner's own last write returned it while the cache has not caught up), and
+// nothing is sent if they match.
 import {
+  API_VERSION,
   FORWARDED_SERVER,
   JUMP_NODE,
   type Condition,
@@ -14,21 +17,17 @@ import {
   type JumpNode,
 } from '../api/types.js';
 import type { Clock } from '../clock.js';
-import { isNotFound } from '../kube/client.js';
-import {
-  findCondition,
-  isOwn,
-  resolveCondition,
-  type OwnWrite,
-  type WantedCondition,
-} from './conditions.js';
+import { StatusApplier, type ApplyOutcome, type StatusClient } from '../kube/status-applier.js';
+import { RUNNER_FIELD_MANAGER } from '../names.js';
+import { findCondition, rfc3339 } from '../resources/conditions.js';
+import { isOwn, resolveCondition, type OwnWrite, type WantedCondition } from './conditions.js';
 import type { FlushOutcome } from './status-queue.js';
 import { CONNECTED, TARGET_REACHABLE, TUNNEL_READY } from './wanted.js';
 
 export const JUMP_NODE_KEY = '@jumpnode';
 
 type Obj = ForwardedServer | JumpNode;
-type RunnerFields = {
+export type RunnerFields = {
   conditions: Condition[];
   connectedSince?: string;
   lastRestartHandled?: string;
@@ -43,16 +42,11 @@ export interface StatusSources {
   wantedServer(key: string): WantedCondition[] | undefined;
   wantedJumpNode():
     { connected: WantedCondition; since?: number; restartHandled?: string } | undefined;
-  apply(key: string, obj: Obj, status: RunnerFields): Promise<Obj>;
+  /** The status subresources (the runner's clients). */
+  forwardedServers: StatusClient<ForwardedServer>;
+  jumpNodes: StatusClient<JumpNode>;
   written?(kind: string, result: 'ok' | 'error' | 'gone' | 'unchanged'): void;
 }
-
-interface Applied {
-  rvBefore: string | undefined;
-  fields: RunnerFields;
-}
-
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 function normalize(c: Condition): Condition {
   const out: Condition = {
@@ -66,72 +60,84 @@ function normalize(c: Condition): Condition {
   return out;
 }
 
-function runnerFields(obj: Obj, key: string): RunnerFields {
+/** The runner's fields as an object has them, in the shape the runner applies. */
+function runnerFields(obj: Obj, types: readonly string[]): RunnerFields {
   const status = obj.status as JumpNode['status'] & ForwardedServer['status'];
-  const types = key === JUMP_NODE_KEY ? [CONNECTED] : [TUNNEL_READY, TARGET_REACHABLE];
   const conditions = types
     .map((t) => findCondition(status?.conditions, t))
     .filter((c): c is Condition => !!c)
     .map(normalize);
   const out: RunnerFields = { conditions };
-  if (key === JUMP_NODE_KEY) {
+  if (types.includes(CONNECTED)) {
     if (status?.connectedSince) out.connectedSince = status.connectedSince;
     if (status?.lastRestartHandled) out.lastRestartHandled = status.lastRestartHandled;
   }
   return out;
 }
 
+const RESULT: Record<ApplyOutcome | 'error', 'ok' | 'error' | 'gone' | 'unchanged'> = {
+  written: 'ok',
+  unchanged: 'unchanged',
+  gone: 'gone',
+  error: 'error',
+};
+
 export class RunnerStatus {
-  private readonly applied = new Map<string, Applied>();
+  private readonly servers: StatusApplier<ForwardedServer, RunnerFields>;
+  private readonly node: StatusApplier<JumpNode, RunnerFields>;
   private readonly own = new Map<string, OwnWrite>();
   private readonly notTrueSince = new Map<string, number>();
 
-  constructor(private readonly src: StatusSources) {}
+  constructor(private readonly src: StatusSources) {
+    const observe = (kind: string) => (outcome: ApplyOutcome | 'error') =>
+      src.written?.(kind, RESULT[outcome]);
+    this.servers = new StatusApplier(
+      {
+        apiVersion: API_VERSION,
+        kind: FORWARDED_SERVER.kind,
+        fieldManager: RUNNER_FIELD_MANAGER,
+        read: (fs) => runnerFields(fs, [TUNNEL_READY, TARGET_REACHABLE]),
+      },
+      { client: src.forwardedServers, observe: observe(FORWARDED_SERVER.kind) },
+    );
+    this.node = new StatusApplier(
+      {
+        apiVersion: API_VERSION,
+        kind: JUMP_NODE.kind,
+        fieldManager: RUNNER_FIELD_MANAGER,
+        read: (jn) => runnerFields(jn, [CONNECTED]),
+      },
+      { client: src.jumpNodes, observe: observe(JUMP_NODE.kind) },
+    );
+  }
 
   /** Forgets a deleted object. */
   forget(key: string): void {
-    this.applied.delete(key);
+    this.servers.forget(key);
     for (const m of [this.own, this.notTrueSince])
       for (const k of m.keys()) if (k.startsWith(`${key}#`)) m.delete(k);
   }
 
   async flush(key: string, acquire: () => Promise<void>): Promise<FlushOutcome> {
-    const obj = this.src.current(key);
-    if (!obj) return { wrote: false };
-    const view = this.view(key, obj);
+    const cached = this.src.current(key);
+    if (!cached) return { wrote: false };
+    const applier = (key === JUMP_NODE_KEY ? this.node : this.servers) as StatusApplier<
+      Obj,
+      RunnerFields
+    >;
+    const obj = applier.view(cached);
+    const view = applier.fields(obj)!;
     const next = key === JUMP_NODE_KEY ? this.jumpNodeFields(view) : this.serverFields(key, view);
     if (!next) return { wrote: false };
-    const kind = key === JUMP_NODE_KEY ? JUMP_NODE.kind : FORWARDED_SERVER.kind;
-    if (JSON.stringify(next.fields) === JSON.stringify(view)) {
-      this.src.written?.(kind, 'unchanged');
-      return { wrote: false, recheckAfterMs: next.recheckAfterMs };
-    }
-    await acquire();
-    try {
-      await this.src.apply(key, obj, next.fields);
-    } catch (err) {
-      if (isNotFound(err)) {
-        this.src.written?.(kind, 'gone');
-        return { wrote: false };
-      }
-      this.src.written?.(kind, 'error');
-      throw err;
-    }
-    this.src.written?.(kind, 'ok');
-    this.applied.set(key, { rvBefore: obj.metadata.resourceVersion, fields: next.fields });
-    for (const c of next.fields.conditions)
-      this.own.set(`${key}#${c.type}`, {
-        status: c.status,
-        lastTransitionTime: c.lastTransitionTime,
-      });
-    return { wrote: true, recheckAfterMs: next.recheckAfterMs };
-  }
-
-  /** The runner fields as they are now: the cache, or our own write if the cache is behind. */
-  private view(key: string, obj: Obj): RunnerFields {
-    const mine = this.applied.get(key);
-    if (mine && mine.rvBefore === obj.metadata.resourceVersion) return mine.fields;
-    return runnerFields(obj, key);
+    const r = await applier.apply(obj, next.fields, { beforeWrite: acquire });
+    if (r.outcome === 'gone') return { wrote: false };
+    if (r.outcome === 'written')
+      for (const c of next.fields.conditions)
+        this.own.set(`${key}#${c.type}`, {
+          status: c.status,
+          lastTransitionTime: c.lastTransitionTime,
+        });
+    return { wrote: r.outcome === 'written', recheckAfterMs: next.recheckAfterMs };
   }
 
   private resolveAll(key: string, view: RunnerFields, wanted: WantedCondition[]) {
@@ -178,7 +184,7 @@ export class RunnerStatus {
       const since = r.kept[0]
         ? view.connectedSince
         : w.since !== undefined
-          ? iso(w.since)
+          ? rfc3339(w.since)
           : undefined;
       if (since) fields.connectedSince = since;
     }

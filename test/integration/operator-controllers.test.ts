@@ -352,8 +352,10 @@ describe('drift', () => {
       const d = await getDeploy('hpc-tunnel-runner');
       return d && d.metadata?.uid !== dep.metadata?.uid;
     });
-    const reasons = (await events(fs.metadata.name)).map((e) => e.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['Recreated', 'Repaired']));
+    await eventually('the Recreated and Repaired Events', async () => {
+      const reasons = (await events(fs.metadata.name)).map((e) => e.reason);
+      return ['Recreated', 'Repaired'].every((r) => reasons.includes(r));
+    });
   });
 });
 
@@ -423,11 +425,14 @@ describe('deletion', () => {
     });
     const failed = await phaseOf(fs.metadata.name, 'Failed');
     expect(cond(failed, 'Ready')).toMatchObject({ reason: 'JumpNodeNotFound' });
-    const ev = await events(fs.metadata.name);
+    // Events are recorded in the background after the status write that they describe.
+    const ev = await eventually('the Failed Event', async () => {
+      const all = await events(fs.metadata.name);
+      return all.some((e) => e.reason === 'Failed' && e.type === 'Warning') && all;
+    });
     expect(ev.filter((e) => e.reason === 'JumpNodeNotFound' && e.type === 'Warning')).toHaveLength(
       1,
     );
-    expect(ev.some((e) => e.reason === 'Failed' && e.type === 'Warning')).toBe(true);
 
     // The JumpNode comes back: the server recovers.
     await admin.jumpNodes.create(N(), jumpNode(N(), 'hpc'));
@@ -518,7 +523,9 @@ describe('refusals and cancel', () => {
     expect(done.status?.runnerPort).toBeUndefined();
     expect(await getSvc(fs.metadata.name)).toBeUndefined();
     expect(await claims()).toEqual([]);
-    const ev = (await events(fs.metadata.name)).map((e) => e.reason);
-    expect(ev).toEqual(expect.arrayContaining(['Cancelling', 'Cancelled']));
+    await eventually('the Cancelling and Cancelled Events', async () => {
+      const reasons = (await events(fs.metadata.name)).map((e) => e.reason);
+      return ['Cancelling', 'Cancelled'].every((r) => reasons.includes(r));
+    });
   });
 });

@@ -44,6 +44,7 @@ describe('operator and runner on one stack', () => {
   let target: TargetServer;
   let op: RunningOperator | undefined;
   let runner: RunnerProcess | undefined;
+  let other: RunnerProcess | undefined;
   const tmp = tempDir('jfo-status-');
   // Listeners on an address of their own in 127/8, so other processes' ports never collide.
   const listenHost = `127.${randomInt(1, 255)}.${randomInt(1, 255)}.${randomInt(1, 255)}`;
@@ -94,6 +95,7 @@ describe('operator and runner on one stack', () => {
   });
 
   afterAll(async () => {
+    await other?.stop('SIGKILL');
     await runner?.stop('SIGKILL');
     await op?.close();
     await target?.stop();
@@ -158,5 +160,53 @@ describe('operator and runner on one stack', () => {
     const r = await httpGet(listenHost, lastPort, '/');
     expect(r.status).toBe(200);
     expect(await runner!.metric('jfo_runner_ssh_connect_attempts_total')).toBe(1);
+  });
+
+  it("a server moved to another JumpNode drops the old runner's conditions at once, whatever the peer grace", async () => {
+    // JumpNode "other": its runner cannot connect (nothing listens on port 1 of the jump node),
+    // and would keep a peer's True for an hour.
+    await createJumpNode(t, 'other', {
+      host: topo.jumpAddr,
+      port: 1,
+      username: sshd.user,
+      privateKeySecretRef: { name: 'key' },
+      hostKeys: [sshd.hostPublicKey],
+      runner: { portRange: { start: portBase + BURST + 100, end: portBase + BURST + 199 } },
+    });
+    const sa = runnerName('other');
+    await waitFor('the other runner RoleBinding', () =>
+      t.admin.rbac.readNamespacedRoleBinding({ name: sa, namespace: t.name }).catch(() => false),
+    );
+    other = await startRunnerProcess({
+      namespace: t.name,
+      jumpNode: 'other',
+      kubeconfig: await serviceAccountKubeconfig(t, sa, tmp.path),
+      listenHost,
+      env: { JFO_LOG_LEVEL: 'info', JFO_PEER_GRACE_SECONDS: '3600' },
+    });
+    const name = forwardedServer(t.name, 'burst-0', '').metadata.name;
+    const before = await t.admin.forwardedServers.get(t.name, name);
+    expect(before.status?.phase).toBe('Ready');
+    expect(condition(before, 'TunnelReady')).toMatchObject({ status: 'True' });
+    const moved = await t.admin.forwardedServers.patch(t.name, name, {
+      spec: { jumpNodeRef: { name: 'other' } },
+    });
+    const gen = moved.metadata.generation!;
+    expect(gen).toBeGreaterThan(before.metadata.generation!);
+    const after = await waitFor(
+      'the runner of JumpNode other to report on the moved server',
+      async () => {
+        const fs = await t.admin.forwardedServers.get(t.name, name);
+        const tunnel = condition(fs, 'TunnelReady');
+        return tunnel?.observedGeneration === gen && fs.status?.observedGeneration === gen && fs;
+      },
+      60_000,
+      200,
+    );
+    expect(condition(after, 'TunnelReady')).toMatchObject({ status: 'False' });
+    expect(condition(after, 'TargetReachable')?.status).not.toBe('True');
+    expect(after.status?.phase).toBe('Connecting');
+    expect(condition(after, 'Ready')).toMatchObject({ status: 'False', observedGeneration: gen });
+    expect(after.status?.runnerPort).toBeGreaterThan(portBase + BURST + 99);
   });
 });

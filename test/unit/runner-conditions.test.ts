@@ -134,16 +134,25 @@ describe('resolveCondition', () => {
     expect(peers.condition).toBe(current);
   });
 
-  it('follows a new generation even when a peer wrote the condition', () => {
-    const current = { ...cond('True', 'Forwarding', 10, 'via pod a'), observedGeneration: 1 };
-    const r = resolveCondition(
-      current,
-      { ...want('True', 'Forwarding', 'via pod b'), observedGeneration: 2 },
-      {
-        now: T0 + 60_000,
-        peerGraceMs: GRACE,
-      },
-    );
-    expect(r.condition).toMatchObject({ observedGeneration: 2, lastTransitionTime: at(10) });
-  });
+  it.each([
+    { name: 'same status', wanted: 'True' as const, reason: 'Forwarding' },
+    { name: 'a peer would be kept for the grace period', wanted: 'False' as const, reason: 'Down' },
+  ])(
+    'replaces a condition of an older generation at once, as a new assertion ($name)',
+    ({ wanted, reason }) => {
+      // E.g. the server moved here from another JumpNode, whose runner wrote True.
+      const current = { ...cond('True', 'Forwarding', 10, 'via pod a'), observedGeneration: 1 };
+      const r = resolveCondition(
+        current,
+        { ...want(wanted, reason, 'via pod b'), observedGeneration: 2 },
+        { now: T0 + 60_000, peerGraceMs: GRACE, notTrueSince: T0 + 59_000 },
+      );
+      expect(r.recheckAfterMs).toBeUndefined();
+      expect(r.condition).toMatchObject({
+        status: wanted,
+        observedGeneration: 2,
+        lastTransitionTime: at(60),
+      });
+    },
+  );
 });

@@ -46,16 +46,24 @@ function world() {
     Object.assign(obj.status!, status);
     obj.metadata.resourceVersion = String(++rv);
   };
+  /** Server-side apply for one manager: the object as stored afterwards (the cache lags). */
+  const apply = async <O extends ForwardedServer | JumpNode>(key: string, obj: O, f: object) => {
+    const fields = JSON.parse(JSON.stringify(f)) as Fields;
+    applied.push({ key, fields });
+    const others = (obj.status?.conditions ?? []).filter(
+      (c) => !fields.conditions.some((l) => l.type === c.type),
+    );
+    const status = { ...obj.status, ...fields, conditions: [...others, ...fields.conditions] };
+    return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++rv) }, status } as O;
+  };
   const src: StatusSources = {
     clock,
     peerGraceMs: 30_000,
     current: (key) => (key === JUMP_NODE_KEY ? jn : fs),
     wantedServer: () => wanted,
     wantedJumpNode: () => ({ connected, since, restartHandled }),
-    apply: async (key, obj, fields) => {
-      applied.push({ key, fields: JSON.parse(JSON.stringify(fields)) });
-      return obj;
-    },
+    forwardedServers: { applyStatus: (_ns, _n, _a, _k, f) => apply('ns/alice', fs, f) },
+    jumpNodes: { applyStatus: (_ns, _n, _a, _k, f) => apply(JUMP_NODE_KEY, jn, f) },
   };
   return {
     clock,
@@ -86,6 +94,7 @@ function world() {
 }
 
 const acquire = async () => {};
+const apiError = (code: number, message: string) => Object.assign(new Error(message), { code });
 const tunnel = (status: Condition['status'], reason: string): WantedCondition[] => [
   { type: 'TunnelReady', status, reason, message: `tunnel ${reason}`, observedGeneration: 1 },
   {
@@ -240,9 +249,8 @@ describe('RunnerStatus', () => {
       current: () => w.fs,
       wantedServer: () => tunnel('True', 'Forwarding'),
       wantedJumpNode: () => undefined,
-      apply: async () => {
-        throw Object.assign(new Error('gone'), { code: 404 });
-      },
+      forwardedServers: { applyStatus: () => Promise.reject(apiError(404, 'gone')) },
+      jumpNodes: { applyStatus: () => Promise.reject(apiError(404, 'gone')) },
     });
     expect(await failing.flush('ns/alice', acquire)).toEqual({ wrote: false });
     const broken = new RunnerStatus({
@@ -251,9 +259,8 @@ describe('RunnerStatus', () => {
       current: () => w.fs,
       wantedServer: () => tunnel('True', 'Forwarding'),
       wantedJumpNode: () => undefined,
-      apply: async () => {
-        throw Object.assign(new Error('forbidden'), { code: 403 });
-      },
+      forwardedServers: { applyStatus: () => Promise.reject(apiError(403, 'forbidden')) },
+      jumpNodes: { applyStatus: () => Promise.reject(apiError(403, 'forbidden')) },
     });
     await expect(broken.flush('ns/alice', acquire)).rejects.toThrow('forbidden');
   });
