@@ -9,7 +9,7 @@
 // Callers serialise the writes of one object (one work-queue key in flight at a time).
 import { isDeepStrictEqual } from 'node:util';
 import { objectKey } from '../names.js';
-import { isNotFound } from './client.js';
+import { isNotFound, type CustomResourceClient } from './client.js';
 import type { EventRecorder } from './recorder.js';
 import type { EventSpec } from '../resources/transitions.js';
 
@@ -26,18 +26,8 @@ export interface StatusObject {
   status?: object;
 }
 
-/** The status subresource of one kind (CustomResourceClient has this shape). */
-export interface StatusClient<O> {
-  applyStatus(
-    namespace: string,
-    name: string,
-    apiVersion: string,
-    kind: string,
-    status: object,
-    fieldManager: string,
-    resourceVersion?: string,
-  ): Promise<O>;
-}
+/** The status subresource of one kind. */
+export type StatusClient<O extends StatusObject> = Pick<CustomResourceClient<O>, 'applyStatus'>;
 
 /** The fields one component owns in one kind's status. */
 export interface OwnedFields<O extends StatusObject, F extends object> {
@@ -61,7 +51,7 @@ export interface ApplyOptions {
   beforeWrite?(): void | Promise<void>;
 }
 
-export interface ApplierDeps<O> {
+export interface ApplierDeps<O extends StatusObject> {
   client: StatusClient<O>;
   recorder?: Pick<EventRecorder, 'record'>;
   /** Runs before every write, after ApplyOptions.beforeWrite. */

@@ -6,6 +6,7 @@ import { API_VERSION, type ForwardedServer } from '../../src/api/types.js';
 import { isNotFound, mergePatch } from '../../src/kube/client.js';
 import { RUNNER_FIELD_MANAGER, runnerSelector } from '../../src/names.js';
 import { enqueueAll } from '../../src/operator/handlers.js';
+import { rfc3339 } from '../../src/resources/conditions.js';
 import type { RunningOperator } from '../../src/operator/operator.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
@@ -247,7 +248,7 @@ describe('a JumpNode with a tunnelled, a delayed and a direct ForwardedServer', 
       status: 'True',
       reason: 'Forwarding',
       message: 'runner says yes',
-      lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      lastTransitionTime: rfc3339(Date.now()),
     });
     await admin.forwardedServers.applyStatus(
       N(),

@@ -50,6 +50,21 @@ describe('operator and runner on one stack', () => {
   const listenHost = `127.${randomInt(1, 255)}.${randomInt(1, 255)}.${randomInt(1, 255)}`;
   const portBase = 21000 + randomInt(0, 8) * 1000;
 
+  /** The operator makes the runner's ServiceAccount and Role; the test plays the kubelet. */
+  const startRunnerOf = async (jumpNode: string, env: Record<string, string>) => {
+    const sa = runnerName(jumpNode);
+    await waitFor(`the RoleBinding of the runner of ${jumpNode}`, () =>
+      t.admin.rbac.readNamespacedRoleBinding({ name: sa, namespace: t.name }).catch(() => false),
+    );
+    return startRunnerProcess({
+      namespace: t.name,
+      jumpNode,
+      kubeconfig: await serviceAccountKubeconfig(t, sa, tmp.path),
+      listenHost,
+      env: { JFO_LOG_LEVEL: 'info', ...env },
+    });
+  };
+
   beforeAll(async () => {
     await applyManifests(info);
     t = await testNamespace('status');
@@ -66,25 +81,13 @@ describe('operator and runner on one stack', () => {
       hostKeys: [sshd.hostPublicKey],
       runner: { portRange: { start: portBase, end: portBase + BURST + 99 } },
     });
-    // The operator makes the runner's ServiceAccount and Role; the test plays the kubelet.
-    const sa = runnerName('hpc');
-    await waitFor('the runner RoleBinding', () =>
-      t.admin.rbac.readNamespacedRoleBinding({ name: sa, namespace: t.name }).catch(() => false),
-    );
-    runner = await startRunnerProcess({
-      namespace: t.name,
-      jumpNode: 'hpc',
-      kubeconfig: await serviceAccountKubeconfig(t, sa, tmp.path),
-      listenHost,
-      env: {
-        JFO_LOG_LEVEL: 'info',
-        JFO_STATUS_QPS: '100',
-        JFO_STATUS_BURST: '100',
-        // Fewer probe slots than the targets need per interval, on any machine: a forward's
-        // first status waits for its first probe, so no target may wait behind the others.
-        JFO_PROBE_CONCURRENCY: '2',
-        JFO_PROBE_INTERVAL_SECONDS: '1',
-      },
+    runner = await startRunnerOf('hpc', {
+      JFO_STATUS_QPS: '100',
+      JFO_STATUS_BURST: '100',
+      // Fewer probe slots than the targets need per interval, on any machine: a forward's
+      // first status waits for its first probe, so no target may wait behind the others.
+      JFO_PROBE_CONCURRENCY: '2',
+      JFO_PROBE_INTERVAL_SECONDS: '1',
     });
     await waitFor(
       'the SSH connection',
@@ -173,17 +176,7 @@ describe('operator and runner on one stack', () => {
       hostKeys: [sshd.hostPublicKey],
       runner: { portRange: { start: portBase + BURST + 100, end: portBase + BURST + 199 } },
     });
-    const sa = runnerName('other');
-    await waitFor('the other runner RoleBinding', () =>
-      t.admin.rbac.readNamespacedRoleBinding({ name: sa, namespace: t.name }).catch(() => false),
-    );
-    other = await startRunnerProcess({
-      namespace: t.name,
-      jumpNode: 'other',
-      kubeconfig: await serviceAccountKubeconfig(t, sa, tmp.path),
-      listenHost,
-      env: { JFO_LOG_LEVEL: 'info', JFO_PEER_GRACE_SECONDS: '3600' },
-    });
+    other = await startRunnerOf('other', { JFO_PEER_GRACE_SECONDS: '3600' });
     const name = forwardedServer(t.name, 'burst-0', '').metadata.name;
     const before = await t.admin.forwardedServers.get(t.name, name);
     expect(before.status?.phase).toBe('Ready');

@@ -4,6 +4,7 @@ import {
   type ForwardedServer,
   type JumpNode,
 } from '../../src/api/types.js';
+import { rfc3339 } from '../../src/resources/conditions.js';
 import { computeJumpNodeStatus } from '../../src/resources/jumpnode-status.js';
 import { computeServerStatus, type ServerObservation } from '../../src/resources/server-status.js';
 import { jumpNodeEvents, serverEvents } from '../../src/resources/transitions.js';
@@ -220,7 +221,7 @@ describe('computeServerStatus: phase and Ready', () => {
     const first = computeServerStatus(server(tunnel), missing, NOW, GRACE);
     expect(first.status.phase).toBe('Pending');
     expect(first.requeueAfterMs).toBe(GRACE);
-    const since = new Date(NOW.getTime() - 45_000).toISOString().replace('.000Z', 'Z');
+    const since = rfc3339(NOW.getTime() - 45_000);
     const prev = [cond('Ready', 'False', 'JumpNodeNotFound', { lastTransitionTime: since })];
     const later = computeServerStatus(server(tunnel, prev), missing, NOW, GRACE);
     expect(later.status.phase).toBe('Pending');

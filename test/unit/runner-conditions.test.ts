@@ -1,4 +1,5 @@
 import type { Condition } from '../../src/api/types.js';
+import { rfc3339 } from '../../src/resources/conditions.js';
 import {
   resolveCondition,
   type OwnWrite,
@@ -6,7 +7,7 @@ import {
 } from '../../src/runner/conditions.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-const at = (s: number) => new Date(T0 + s * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const at = (s: number) => rfc3339(T0 + s * 1000);
 
 const cond = (
   status: Condition['status'],

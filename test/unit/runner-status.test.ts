@@ -1,10 +1,11 @@
 import type { Condition, ForwardedServer, JumpNode } from '../../src/api/types.js';
 import { FakeClock } from '../../src/clock.js';
+import { rfc3339 } from '../../src/resources/conditions.js';
 import type { WantedCondition } from '../../src/runner/conditions.js';
 import { JUMP_NODE_KEY, RunnerStatus, type StatusSources } from '../../src/runner/status.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const iso = rfc3339;
 
 type Fields = { conditions: Condition[]; connectedSince?: string; lastRestartHandled?: string };
 
