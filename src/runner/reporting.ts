@@ -43,12 +43,13 @@ export function buildReporting(
       const fs = desired.servers.get(key);
       if (!fs) return undefined;
       // A listener being opened reports 'listening' (or its error) in a moment, and marks the key.
+      const pending = { recheckAfterMs: config.probeTimeoutMs };
       const l = plane.local(key);
-      if (l && !l.listening && !l.error) return undefined;
+      if (l && !l.listening && !l.error) return pending;
       // Likewise the first probe of a connected forward (at most the probe timeout away): one
       // write with both conditions instead of two.
       if (l?.listening && plane.session(key).phase === 'connected' && !plane.probe(key))
-        return undefined;
+        return pending;
       return wantedServerConditions({
         fs,
         listenHost: config.listenHost,

@@ -38,8 +38,12 @@ export interface StatusSources {
   peerGraceMs: number;
   /** The object as the informer cache has it. */
   current(key: string): Obj | undefined;
-  /** Wanted conditions for a ForwardedServer key; undefined = this runner has nothing to say. */
-  wantedServer(key: string): WantedCondition[] | undefined;
+  /**
+   * Wanted conditions for a ForwardedServer key; undefined = this runner has nothing to say;
+   * `{ recheckAfterMs }` = not yet (a listener or first probe is pending): look again then, even
+   * if the change that is expected to mark the key never comes.
+   */
+  wantedServer(key: string): WantedCondition[] | { recheckAfterMs: number } | undefined;
   wantedJumpNode():
     { connected: WantedCondition; since?: number; restartHandled?: string } | undefined;
   /** The status subresources (the runner's clients). */
@@ -129,6 +133,7 @@ export class RunnerStatus {
     const view = applier.fields(obj)!;
     const next = key === JUMP_NODE_KEY ? this.jumpNodeFields(view) : this.serverFields(key, view);
     if (!next) return { wrote: false };
+    if (!next.fields) return { wrote: false, recheckAfterMs: next.recheckAfterMs };
     const r = await applier.apply(obj, next.fields, { beforeWrite: acquire });
     if (r.outcome === 'gone') return { wrote: false };
     if (r.outcome === 'written')
@@ -166,6 +171,7 @@ export class RunnerStatus {
   private serverFields(key: string, view: RunnerFields) {
     const wanted = this.src.wantedServer(key);
     if (!wanted) return undefined;
+    if (!Array.isArray(wanted)) return { fields: undefined, recheckAfterMs: wanted.recheckAfterMs };
     // Nothing to report yet and nothing stale to correct: no write for pending servers.
     const idle = wanted.every((w) => /^Waiting|^NoTarget$/.test(w.reason));
     if (idle && view.conditions.length === 0) return undefined;

@@ -33,7 +33,7 @@ function world() {
     status: {},
   };
   const applied: Array<{ key: string; fields: Fields }> = [];
-  let wanted: WantedCondition[] | undefined;
+  let wanted: WantedCondition[] | { recheckAfterMs: number } | undefined;
   let connected: WantedCondition = {
     type: 'Connected',
     status: 'False',
@@ -88,7 +88,7 @@ function world() {
       obj.status = { ...rest, ...last, conditions: [...others, ...last.conditions] } as never;
       obj.metadata.resourceVersion = String(++rv);
     },
-    setWanted: (w: WantedCondition[] | undefined) => (wanted = w),
+    setWanted: (w: typeof wanted) => (wanted = w),
     setConnected: (c: WantedCondition, s?: number) => ((connected = c), (since = s)),
     setRestart: (v: string) => (restartHandled = v),
   };
@@ -136,6 +136,16 @@ describe('RunnerStatus', () => {
     expect(w.applied).toHaveLength(0);
     w.setWanted(undefined);
     expect(await w.status.flush('ns/alice', acquire)).toEqual({ wrote: false });
+  });
+
+  it('writes nothing while a listener or first probe is pending, and asks to look again', async () => {
+    const w = world();
+    w.setWanted({ recheckAfterMs: 5000 });
+    expect(await w.status.flush('ns/alice', acquire)).toEqual({
+      wrote: false,
+      recheckAfterMs: 5000,
+    });
+    expect(w.applied).toHaveLength(0);
   });
 
   it("keeps a peer's True and asks to look again after the grace period", async () => {
