@@ -28,6 +28,17 @@ if [ -f spawner/pyproject.toml ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e 'spawner[test]'
 fi
+# The spawner on both JupyterHub majors: .venv has JupyterHub 6 (the hub of the e2e) and the
+# reference's main subclass, OutpostSpawner, without its dependency on the reference (this
+# package provides the `forwardbasespawner` module, decision 0042); .venv-jh5 has JupyterHub 5.
+if [ -f spawner/pyproject.toml ]; then
+  echo "Installing JupyterHub 6 and OutpostSpawner into .venv, JupyterHub 5 into .venv-jh5" >&2
+  .venv/bin/python -m pip install -q -e 'spawner[test]' 'jupyterhub>=6,<7'
+  .venv/bin/python -m pip install -q --no-deps 'jupyterhub-outpostspawner==2.2.13'
+  [ -x .venv-jh5/bin/python ] || python3 -m venv .venv-jh5
+  .venv-jh5/bin/python -m pip install -q --upgrade pip
+  .venv-jh5/bin/python -m pip install -q -e 'spawner[test]' 'jupyterhub>=5,<6'
+fi
 # The facade's fuzz test runs schemathesis against the facade's OpenAPI document.
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q 'schemathesis==4.32.5'

@@ -1,8 +1,10 @@
 """JupyterHub spawner base class for notebook servers on remote systems, reached through the
 jupyterhub-forward-operator (its facade creates and follows one ForwardedServer per server)."""
 
+from .attempt import StartAttempt
 from .client import FacadeClient, FacadeError
-from .spawner import ForwardBaseSpawner, ForwardSpawner
+from .compat import ForwardBaseSpawner
+from .spawner import ForwardSpawner
 from .watch import StartAborted
 
 __version__ = "0.1.0"
@@ -13,5 +15,6 @@ __all__ = [
     "ForwardBaseSpawner",
     "ForwardSpawner",
     "StartAborted",
+    "StartAttempt",
     "__version__",
 ]

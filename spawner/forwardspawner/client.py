@@ -84,7 +84,7 @@ class FacadeClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body)
-        elif method in ("PUT", "POST"):
+        elif method in ("PUT", "POST", "PATCH"):
             data = ""
         request = HTTPRequest(
             url,
@@ -129,6 +129,12 @@ class FacadeClient:
         """Creates or replaces the ForwardedServer of a start attempt; returns the server view."""
         path = server_path(user, server)
         _, view = await self._retrying(lambda: self._fetch("PUT", path, body))
+        return view or {}
+
+    async def patch_server(self, user: str, server: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Sets the target of a start attempt's ForwardedServer unless one is set; returns the view."""
+        path = server_path(user, server)
+        _, view = await self._retrying(lambda: self._fetch("PATCH", path, body))
         return view or {}
 
     async def get_server(

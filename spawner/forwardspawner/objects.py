@@ -139,6 +139,19 @@ def make_server_request(
     return body
 
 
+def make_target_patch(start_id: str, target: Target, jump_node: str = "") -> dict[str, Any]:
+    """Body of PATCH /api/forwardedservers/{user}[/{server}]: the address `_start()` returned.
+
+    The facade sets the target (and the jump node, if given and none is set) only if the
+    ForwardedServer of this start attempt has no target yet: a setuptunnel call that came first
+    wins, and a later start attempt's server is refused (409).
+    """
+    body: dict[str, Any] = {"startId": start_id, "target": {"host": target.host, "port": target.port}}
+    if jump_node:
+        body["jumpNode"] = jump_node
+    return body
+
+
 def make_remote_forward(spec: dict[str, Any]) -> dict[str, Any]:
     """Normalises the remote_forward setting to the contract's {bindAddress?, bindPort, target}."""
     try:

@@ -13,8 +13,8 @@ import logging
 import random
 from typing import Any, Awaitable, Callable, Optional
 
+from .events import event_text, facade_events, failure_event, phase_event, phase_key, terminal_event
 from .objects import is_terminal, start_outcome
-from .progress import event_text, facade_events, failure_event, phase_event, phase_key, terminal_event
 
 Fetch = Callable[[int, float], Awaitable[Optional[dict[str, Any]]]]
 MIN_POLL_INTERVAL = 0.5
@@ -43,6 +43,7 @@ class ServerWatch:
         on_end: Callable[[BaseException], None],
         log: logging.Logger,
         name: str,
+        remote_event: Callable[[dict[str, Any]], Optional[dict[str, Any]]] = lambda e: e,
     ):
         self.fetch = fetch
         self.emit_event = emit
@@ -52,6 +53,7 @@ class ServerWatch:
         self.on_end = on_end
         self.log = log
         self.name = name
+        self.remote_event = remote_event
         self.view: Optional[dict[str, Any]] = None
         self.outcome: Optional[BaseException] = None
         self.seen_total = 0
@@ -87,7 +89,9 @@ class ServerWatch:
         self.view = view
         fresh, self.seen_total = facade_events(view, self.seen_total)
         for event in fresh:
-            self._emit(event)
+            event = self.remote_event(event)
+            if event:
+                self._emit(event)
         if is_terminal(view):
             if not self._failed_emitted:
                 self._emit(failure_event(view))

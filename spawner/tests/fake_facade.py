@@ -1,7 +1,7 @@
 """An in-process fake of the facade (contract 0001 section E) for the spawner's tests.
 
-It serves the spawner endpoints exactly as the contract states them (PUT/GET with long-poll/
-cancel/DELETE, JSON errors, token auth, percent-encoded segments) and the two hub-compatible
+It serves the spawner endpoints exactly as the contract states them (PUT/PATCH/GET with
+long-poll/cancel/DELETE, JSON errors, token auth, percent-encoded segments) and the two hub-compatible
 callbacks remote jobs use (progress events, setuptunnel, with the start_id check). A small
 "operator" moves each server through its phases the way the real one does, so tests see
 Pending -> WaitingForTarget -> Connecting -> Ready, Cancelling -> Cancelled.
@@ -54,6 +54,22 @@ class Record:
             "eventsDropped": self.status["eventsDropped"],
             "terminalEvent": self.status["terminalEvent"],
         }
+
+
+def check_patch(body: Any) -> Optional[str]:
+    """The contract's PATCH body: {startId, target: {host, port}, jumpNode?}, nothing else."""
+    if not isinstance(body, dict):
+        return "body must be an object"
+    if set(body) - {"startId", "target", "jumpNode"}:
+        return f"unknown fields {sorted(set(body) - {'startId', 'target', 'jumpNode'})}"
+    if not isinstance(body.get("startId"), str) or not body["startId"]:
+        return "startId (str) is required"
+    target = body.get("target")
+    if not isinstance(target, dict) or set(target) != {"host", "port"} or not isinstance(target["port"], int):
+        return "target must be {host, port}"
+    if "jumpNode" in body and not isinstance(body["jumpNode"], str):
+        return "jumpNode must be a string"
+    return None
 
 
 def check_spec(body: Any) -> Optional[str]:
@@ -230,6 +246,22 @@ class ServerHandler(Base):
             rec.spec = {**self.body, "cancelRequested": rec.spec.get("cancelRequested", False)}
         self.fake.reconcile(rec)
         self.set_status(201 if created else 200)
+        self.finish(rec.view())
+
+    def patch(self, user: str, server: Optional[str]) -> None:
+        """Sets the target (and the jump node if given and unset) only if the server of this
+        start attempt has none yet; 200 with the view either way."""
+        problem = check_patch(self.body)
+        if problem:
+            self.fail(400, problem)
+        rec = self.find(user, server)
+        if rec.spec["startId"] != self.body["startId"]:
+            self.fail(409, "startId does not match the server's start attempt")
+        if not rec.spec.get("target"):
+            rec.spec["target"] = dict(self.body["target"])
+            if self.body.get("jumpNode") and not rec.spec.get("jumpNode"):
+                rec.spec["jumpNode"] = self.body["jumpNode"]
+            self.fake.reconcile(rec)
         self.finish(rec.view())
 
     async def get(self, user: str, server: Optional[str]) -> None:

@@ -6,6 +6,14 @@ import re
 
 import pytest
 
+from forwardspawner.events import (
+    event_text,
+    facade_events,
+    failure_event,
+    phase_event,
+    start_failed_event,
+    terminal_event,
+)
 from forwardspawner.objects import (
     Target,
     callback_env,
@@ -18,14 +26,6 @@ from forwardspawner.objects import (
     poll_verdict,
     server_path,
     start_outcome,
-)
-from forwardspawner.progress import (
-    event_text,
-    facade_events,
-    failure_event,
-    phase_event,
-    start_failed_event,
-    terminal_event,
 )
 
 SID = "0f4c2d7e9b0a4a5c8d6e1f2a3b4c5d6e"

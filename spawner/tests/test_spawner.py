@@ -36,7 +36,11 @@ async def test_forward_start_creates_the_server_then_adds_the_target_and_returns
         "servicePort": 8080,
         "labels": {"team": "a"},
     }
-    assert puts == [base, {**base, "target": {"host": "10.0.0.5", "port": 43127}}]
+    assert puts == [base]
+    patches = [body for method, _, body in facade.requests if method == "PATCH"]
+    assert patches == [
+        {"startId": spawner.start_id, "target": {"host": "10.0.0.5", "port": 43127}, "jumpNode": "hpc-login"}
+    ]
     shown = messages(await collect(spawner.progress()))
     assert shown == [
         "Waiting for the remote system to report its address",
@@ -49,10 +53,10 @@ async def test_direct_start_sends_no_jump_node(make_spawner, facade):
     spawner = make_spawner(jump_node="hpc-login", scenario="direct")
     spawner.script = returns("outpost-svc.remote:8888")
     assert await spawn(spawner) == "http://outpost-svc.remote:8888"
-    puts = [body for method, _, body in facade.requests if method == "PUT"]
-    assert [("jumpNode" in b, b.get("target")) for b in puts] == [
-        (False, None),
-        (False, {"host": "outpost-svc.remote", "port": 8888}),
+    sent = [(method, body) for method, _, body in facade.requests if method in ("PUT", "PATCH")]
+    assert [(m, "jumpNode" in b, b.get("target")) for m, b in sent] == [
+        ("PUT", False, None),
+        ("PATCH", False, {"host": "outpost-svc.remote", "port": 8888}),
     ]
     assert "Service ready" in messages(await collect(spawner.progress()))
     assert spawner.get_state()["scenario"] == "direct"
@@ -389,14 +393,15 @@ async def test_settings_may_be_callables_and_coroutines(make_spawner, facade):
     spawner.user_options = {"system": "juwels"}
     spawner.script = returns("node:1")
     await spawner.start()
-    # The PUT that sets the target; long-polls of the progress watch may come after it.
-    put = [body for method, _, body in facade.requests if method == "PUT" and body.get("target")][-1]
-    assert put["jumpNode"] == "login-juwels"
+    (put,) = [body for method, _, body in facade.requests if method == "PUT"]
+    (patch,) = [body for method, _, body in facade.requests if method == "PATCH"]
+    assert put["jumpNode"] == patch["jumpNode"] == "login-juwels"
     assert put["labels"] == {"system": "juwels"}
+    assert patch["target"] == {"host": "node", "port": 1}
 
 
 async def test_a_subclass_may_choose_the_jump_node_in_port_forward_info(make_spawner, facade):
-    spawner = make_spawner(jump_node="default-node")
+    spawner = make_spawner()
 
     async def per_system(sp):
         sp.port_forward_info["ssh_node"] = "juwels-login"
@@ -404,10 +409,26 @@ async def test_a_subclass_may_choose_the_jump_node_in_port_forward_info(make_spa
 
     spawner.script = per_system
     await spawner.start()
-    assert [b.get("jumpNode") for m, _, b in facade.requests if m == "PUT"] == [
-        "default-node",
-        "juwels-login",
+    assert [(m, b.get("jumpNode")) for m, _, b in facade.requests if m in ("PUT", "PATCH")] == [
+        ("PUT", None),
+        ("PATCH", "juwels-login"),
     ]
+    assert facade.record("alice").spec["jumpNode"] == "juwels-login"
+
+
+async def test_a_jump_node_chosen_in_start_that_contradicts_the_registered_one_is_a_clear_error(
+    make_spawner, facade
+):
+    spawner = make_spawner(jump_node="default-node")
+
+    async def per_system(sp):
+        sp.port_forward_info["ssh_node"] = "juwels-login"
+        return "node:1"
+
+    spawner.script = per_system
+    with pytest.raises(StartAborted, match="'juwels-login'.*registered with 'default-node'"):
+        await spawner.start()
+    assert not [m for m, _, _ in facade.requests if m == "PATCH"]
 
 
 def test_instances_share_no_mutable_state(make_spawner):
