@@ -90,7 +90,9 @@ class NotebookStub:
 
 
 class Hub:
-    def __init__(self, workdir: Path, facade_url: str, facade_token: str, stub: NotebookStub):
+    def __init__(
+        self, workdir: Path, facade_url: str, facade_token: str, stub: NotebookStub, extra_config: str = ""
+    ):
         self.workdir = workdir
         self.port, self.hub_port, self.proxy_port = free_port(), free_port(), free_port()
         self.log_path = workdir / "jupyterhub.log"
@@ -124,6 +126,7 @@ c.Spawner.start_timeout = 20
 c.Spawner.http_timeout = 30
 c.Spawner.poll_interval = 2
 """
+            + extra_config
         )
 
     @property

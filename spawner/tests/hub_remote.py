@@ -59,3 +59,55 @@ class ScriptedRemote(ForwardSpawner):
     async def _stop(self, now: bool = False) -> None:
         name = self.name or "default"
         await self._post(f"{self.remote_control_url}/_remote/stopped/{self.user.name}/{name}", {})
+
+
+# A subclass written for the reference: it imports the reference's module names (provided by
+# this package) and adds a hub API handler guarded by check_custom_scopes, as the reference's
+# subclass packages do.
+from jupyterhub.apihandlers import APIHandler, default_handlers  # noqa: E402
+from jupyterhub.utils import token_authenticated  # noqa: E402
+
+from forwardbasespawner import ForwardBaseSpawner  # noqa: E402
+from forwardbasespawner.utils import check_custom_scopes  # noqa: E402
+
+
+class ScopeCheckHandler(APIHandler):
+    required_scopes = ["custom:ref:check"]
+
+    @token_authenticated
+    def get(self) -> None:
+        check_custom_scopes(self)
+        self.finish({"checked": True})
+
+
+default_handlers.append((r"/api/refcheck", ScopeCheckHandler))
+
+
+class ReferenceRemote(ForwardBaseSpawner):
+    """Like ScriptedRemote, written the reference's way: events appended to `self.events`, an
+    Outpost-style start response the `update_start_response` hook unwraps, `_stop(**kwargs)`."""
+
+    remote_control_url = Unicode("", config=True)
+    _post = ScriptedRemote._post
+
+    async def _start(self) -> str:
+        options = self.user_options or {}
+        env = self.get_env()
+        self.log.info(
+            "HOOK env API_URL=%s SERVICE_URL=%s", env["JUPYTERHUB_API_URL"], env["JUPYTERHUB_SERVICE_URL"]
+        )
+        self.events.append({"progress": 25, "message": "Request sent to the remote system"})
+        for event in options.get("events", []):
+            await self._post(env["JUPYTERHUB_EVENTS_URL"], event)
+        await asyncio.sleep(0.5)
+        if options.get("mode") == "never":
+            return ""
+        return f"outpost-response:{options['address']}"
+
+    async def _poll(self) -> Any:
+        self.log.info("HOOK _poll %s", self._log_name)
+        return None
+
+    async def _stop(self, **kwargs: Any) -> None:
+        self.log.info("HOOK _stop %s now=%s", self._log_name, kwargs.get("now"))
+        await ScriptedRemote._stop(self)

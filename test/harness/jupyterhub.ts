@@ -41,6 +41,8 @@ export interface HubOptions {
   /** Extra traitlets, e.g. {"JupyterHub.spawner_class": "...", "Spawner.start_timeout": 60}. */
   config?: Record<string, unknown>;
   env?: Record<string, string>;
+  /** The hub's own port (default: a free one). */
+  hubPort?: number;
 }
 
 export interface RunningHub {
@@ -148,7 +150,11 @@ function killPidFile(path: string): void {
 
 export async function startJupyterHub(opts: HubOptions = {}): Promise<RunningHub> {
   const dir = await mkdtemp(join(tmpdir(), 'jfo-hub-'));
-  const ports = { public: await freePort(), hub: await freePort(), proxyApi: await freePort() };
+  const ports = {
+    public: await freePort(),
+    hub: opts.hubPort ?? (await freePort()),
+    proxyApi: await freePort(),
+  };
   const tokens: Record<string, string> = { [ADMIN_SERVICE]: randomBytes(24).toString('hex') };
   for (const s of opts.services ?? []) tokens[s.name] = s.token ?? randomBytes(24).toString('hex');
   const configJson = join(dir, 'config.json');

@@ -67,8 +67,10 @@ export function hubOptions(
   facade: { url: string; spawnerToken: string },
   modes: Record<string, JobMode>,
   logDir: string,
+  extra: { config?: Record<string, unknown>; pythonPath?: string[]; hubPort?: number } = {},
 ): HubOptions {
   return {
+    hubPort: extra.hubPort,
     customScopes: {
       'custom:sshnode:restart': 'Tell the forward operator that a jump node restarted',
       'custom:servers:list': 'List running and pending forwarded servers',
@@ -100,7 +102,10 @@ export function hubOptions(
       'RemoteSiteSpawner.log_dir': logDir,
       'Spawner.start_timeout': 120,
       'Spawner.http_timeout': 120,
+      ...extra.config,
     },
-    env: { PYTHONPATH: join(ROOT, 'test', 'harness', 'remote') },
+    env: {
+      PYTHONPATH: [...(extra.pythonPath ?? []), join(ROOT, 'test', 'harness', 'remote')].join(':'),
+    },
   };
 }

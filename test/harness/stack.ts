@@ -40,8 +40,17 @@ export interface StackOptions {
   namespace: string;
   /** The control plane is shared with other suites (see above). */
   shared: boolean;
-  /** Also run JupyterHub with the spawner; `modes` maps server names to the remote job's mode. */
-  hub?: { modes?: Record<string, JobMode> };
+  /**
+   * Also run JupyterHub with the spawner; `modes` maps server names to the remote job's mode;
+   * `config(site)` overrides traitlets (e.g. another spawner class) and `pythonPath` comes
+   * first on the hub's PYTHONPATH.
+   */
+  hub?: {
+    modes?: Record<string, JobMode>;
+    config?: (site: RemoteSite) => Record<string, unknown>;
+    pythonPath?: string[];
+    hubPort?: number;
+  };
   /** Keep the processes' logs here (default: a temporary directory removed by close()). */
   logDir?: string;
   log?: (message: string) => void;
@@ -206,7 +215,13 @@ async function build(
   if (o.hub) {
     log('Starting JupyterHub');
     const facade = { url: facadeUrl, spawnerToken: tokens.spawner };
-    const h = await startJupyterHub(hubOptions(site, facade, o.hub.modes ?? {}, logDir));
+    const h = await startJupyterHub(
+      hubOptions(site, facade, o.hub.modes ?? {}, logDir, {
+        config: o.hub.config?.(site),
+        pythonPath: o.hub.pythonPath,
+        hubPort: o.hub.hubPort,
+      }),
+    );
     cleanups.push(() => h.stop());
     hub = h;
   }
