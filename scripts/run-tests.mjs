@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: type-check, lint, build, then every test suite (jest: unit, integration against the
-// real control plane, e2e; pytest: the Python spawner). Runs all of them even when one fails and
+// real control plane, e2e; pytest: the Python spawner on JupyterHub 6 and 5). Runs all of them even when one fails and
 // ends with one plain line "N passed, N failed" that counts individual tests, where type-check,
 // lint and build count as one test each.
 //
@@ -98,22 +98,32 @@ if (!focused && existsSync(join(root, 'spawner', 'pyproject.toml'))) {
     '--check',
     'spawner',
   ]);
-  console.log('\n=== pytest (spawner) ===');
-  const junit = join(artifacts, 'pytest-junit.xml');
-  const code = await run(python, ['-m', 'pytest', '-q', 'spawner/tests', `--junitxml=${junit}`]);
-  if (existsSync(junit)) {
-    const xml = readFileSync(junit, 'utf8');
-    const attr = (n) =>
-      Number((xml.match(new RegExp(`<testsuite [^>]*\\b${n}="(\\d+)"`)) ?? [])[1] ?? 0);
-    const total = attr('tests');
-    const bad = attr('failures') + attr('errors');
-    const skipped = attr('skipped');
-    passed += total - bad - skipped;
-    failed += bad;
-    if (bad) failures.push(`pytest: ${bad} failed (see ${junit})`);
-  } else if (code !== 0) {
+  // The spawner's suite runs on both supported JupyterHub majors: 6 in .venv, 5 in .venv-jh5.
+  const suites = [['JupyterHub 6', python, 'pytest-junit.xml']];
+  const jh5 = join(root, '.venv-jh5', 'bin', 'python');
+  if (existsSync(jh5)) suites.push(['JupyterHub 5', jh5, 'pytest-junit-jh5.xml']);
+  else {
     failed++;
-    failures.push('pytest did not produce results');
+    failures.push('pytest (spawner, JupyterHub 5): .venv-jh5 is missing (scripts/setup.sh)');
+  }
+  for (const [hub, py, file] of suites) {
+    console.log(`\n=== pytest (spawner, ${hub}) ===`);
+    const junit = join(artifacts, file);
+    const code = await run(py, ['-m', 'pytest', '-q', 'spawner/tests', `--junitxml=${junit}`]);
+    if (existsSync(junit)) {
+      const xml = readFileSync(junit, 'utf8');
+      const attr = (n) =>
+        Number((xml.match(new RegExp(`<testsuite [^>]*\\b${n}="(\\d+)"`)) ?? [])[1] ?? 0);
+      const total = attr('tests');
+      const bad = attr('failures') + attr('errors');
+      const skipped = attr('skipped');
+      passed += total - bad - skipped;
+      failed += bad;
+      if (bad) failures.push(`pytest (${hub}): ${bad} failed (see ${junit})`);
+    } else if (code !== 0) {
+      failed++;
+      failures.push(`pytest (${hub}) did not produce results`);
+    }
   }
 }
 
