@@ -111,3 +111,17 @@ export async function eventLog(page: Page): Promise<string[]> {
 export function messages(events: ProgressEvent[]): string[] {
   return events.map((e) => e.message ?? (e.html_message ?? '').replace(/<[^>]*>/g, ' ').trim());
 }
+
+/**
+ * What a spawn page received, checked: percentages never go backwards, and exactly one event
+ * ends it (ready or failed), the last one the page read. Returns that event.
+ */
+export function pageEnd(events: ProgressEvent[]): ProgressEvent {
+  const values = events.map((e) => e.progress ?? 0);
+  if (values.some((v, i) => i > 0 && v < values[i - 1]!))
+    throw new Error(`progress went backwards on the spawn page: ${JSON.stringify(events)}`);
+  const ends = events.filter((e) => e.failed || e.ready);
+  if (ends.length !== 1 || ends[0] !== events.at(-1))
+    throw new Error(`the spawn page did not end at exactly one event: ${JSON.stringify(events)}`);
+  return ends[0]!;
+}

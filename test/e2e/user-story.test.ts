@@ -24,6 +24,7 @@ import {
   launchBrowser,
   logIn,
   messages,
+  pageEnd,
   type Browser,
   type ProgressEvent,
 } from './browser.js';
@@ -174,7 +175,7 @@ describe('a JupyterHub user reaches notebooks on a remote site through an SSH ju
     const at = order.map((m) => said.findIndex((s) => s.includes(m)));
     expect(at.every((i) => i >= 0)).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
-    expect(events.at(-1)).toMatchObject({ ready: true });
+    expect(pageEnd(events)).toMatchObject({ ready: true });
 
     // The hub reaches the server only through the runner; the compute node is not reachable.
     const fs = await readServer();
@@ -219,6 +220,7 @@ describe('a JupyterHub user reaches notebooks on a remote site through an SSH ju
     const running = said.findIndex((s) => s.includes('Notebook running on the compute node'));
     expect(reported).toBeGreaterThanOrEqual(0);
     expect(running).toBeGreaterThan(reported);
+    expect(pageEnd(events)).toMatchObject({ ready: true });
     const fs = await readServer('later');
     expect(fs.spec).toMatchObject({
       jumpNodeRef: { name: stack.jumpNode },
@@ -250,6 +252,7 @@ describe('a JupyterHub user reaches notebooks on a remote site through an SSH ju
     await waitFor('the spawn page to report the cancel', () =>
       pending.events.some((e) => e.failed && e.message === 'Start cancelled'),
     );
+    expect(pageEnd(pending.events)).toMatchObject({ failed: true, message: 'Start cancelled' });
     await browser.screenshot(pending.page, '5-cancelled');
     await waitFor('the ForwardedServer to be deleted', () => gone(readServer('stuck')));
     expect(
