@@ -283,7 +283,7 @@ class ForwardBaseSpawner(ForwardSpawner):
         return str(await self.run_update_start_response(address) or "").strip()
 
     async def _decide_scenario(self, address: str, jump: str) -> str:
-        if self.ssh_during_startup is None or self._scenario_setting() not in ("", "auto"):
+        if self.ssh_during_startup is None or self._scenario_setting() != "auto":
             return await super()._decide_scenario(address, jump)
         during = self.get_ssh_during_startup()
         if inspect.isawaitable(during):
