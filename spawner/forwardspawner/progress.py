@@ -18,6 +18,8 @@ from typing import Any, AsyncIterator, Callable, Optional
 PROGRESS_FLUSH_SECONDS = 0.3
 
 CANCELLED_EVENT = {"progress": 100, "failed": True, "message": "Start cancelled"}
+# What JupyterHub itself sends after the progress of a cancelled spawn.
+SPAWN_CANCELLED = {"progress": 100, "failed": True, "message": "Spawn cancelled"}
 
 
 def cancelled_is_not_ready(spawner: Any, ready_event: dict[str, Any]) -> dict[str, Any]:
@@ -25,10 +27,12 @@ def cancelled_is_not_ready(spawner: Any, ready_event: dict[str, Any]) -> dict[st
     cancelled after start() returned (a user's DELETE while the hub waits for the server to
     answer; with the operator that is every pending delayed start, whose URL is known at once),
     because its progress stream only checks that the server has a URL and is not pending. The
-    spawn page would then follow the link to a stopped server; it gets the cancel instead."""
+    spawn page would then follow the link to a stopped server; it gets the cancel instead: the
+    attempt's terminal event if the stream has not shown one, else JupyterHub's own closing
+    event for a cancelled spawn (one terminal event per start attempt)."""
     attempt = getattr(spawner, "attempt", None)
     if attempt is not None and attempt.spawn_cancelled:
-        return dict(CANCELLED_EVENT)
+        return dict(SPAWN_CANCELLED if attempt.terminal_shown else CANCELLED_EVENT)
     return ready_event
 
 

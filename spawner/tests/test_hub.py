@@ -109,6 +109,9 @@ async def test_cancelling_a_pending_start_cancels_the_forwarded_server(world):
     # sends "Server ready" for a cancelled spawn, before its stop clears the server.)
     end = next(e for e in shown if e.get("failed") or e.get("ready"))
     assert end == {"progress": 100, "failed": True, "message": "Start cancelled"}, shown
+    # One terminal event of the spawner; JupyterHub closes the stream with its own.
+    assert texts(shown).count("Start cancelled") == 1, shown
+    assert texts(shown)[-1] == "Spawn cancelled", shown
     await eventually(lambda: _gone(hub, "carol", "queued"), what="carol's server to stop")
     calls = [
         (m, p)

@@ -352,7 +352,9 @@ describe('OutpostSpawner 2.2.13 from PyPI runs on forwardspawner with one change
   it('an Outpost that answers 500 fails the start clearly and leaves nothing behind', async () => {
     const events = await spawnServer('broken', { outpost_status: 500 });
     const shown = pageView(events);
-    expect(text(shown.at(-1)!)).toMatch(/Start failed: .*500/);
+    expect(text(shown.at(-1)!)).toMatch(
+      /^Start failed: [\s\S]*quota exceeded[\s\S]* failed: 500\)$/,
+    );
     const said = shown.map(text);
     expect(said.some((t) => t.includes('Deleting related resources'))).toBe(true);
     await waitFor('the server to be gone from the hub', async () => {
