@@ -30,7 +30,6 @@ import { canConnect } from '../harness/netns.js';
 import { startStack, type Stack } from '../harness/stack.js';
 import { JUMP_NODE_ALIAS } from '../harness/stack-config.js';
 import { ensureDist, waitFor } from '../harness/util.js';
-import { ARTIFACTS } from './browser.js';
 
 jest.setTimeout(180_000);
 
@@ -38,7 +37,8 @@ const ROOT = resolve(__dirname, '../..');
 const PYTHON = join(ROOT, '.venv', 'bin', 'python');
 const OUTPOST = join(ROOT, 'test', 'harness', 'remote', 'outpost_service.py');
 const USER = 'olivia';
-const LOGS = join(ARTIFACTS, 'logs', 'outpost');
+// Apart from the user story's artifacts, which that test clears when it starts.
+const LOGS = join(ROOT, 'test-artifacts', 'e2e-outpost');
 const CREDENTIALS = 'testhub:outpost-secret';
 const ORIGINAL_IMPORT = 'from forwardbasespawner import ForwardBaseSpawner';
 const CHANGED_IMPORT = 'from forwardspawner import ForwardBaseSpawner';
@@ -98,14 +98,7 @@ async function startOutpost(port: number): Promise<void> {
   const site = stack.site;
   outpost = spawn(
     PYTHON,
-    [
-      OUTPOST,
-      String(port),
-      site.computeNetns,
-      site.computeAddress,
-      CREDENTIALS,
-      join(ARTIFACTS, 'logs'),
-    ],
+    [OUTPOST, String(port), site.computeNetns, site.computeAddress, CREDENTIALS, LOGS],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let said = '';
@@ -125,6 +118,7 @@ async function outpostState(): Promise<OutpostState> {
 
 beforeAll(async () => {
   await ensureDist();
+  rmSync(LOGS, { recursive: true, force: true });
   mkdirSync(LOGS, { recursive: true });
   work = mkdtempSync(join(tmpdir(), 'jfo-outpost-'));
   preparePackage();
