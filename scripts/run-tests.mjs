@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: type-check, lint, build, then every test suite (jest: unit, integration against the
-// real control plane, e2e; pytest: the Python spawner on JupyterHub 6 and 5). Runs all of them even when one fails and
-// ends with one plain line "N passed, N failed" that counts individual tests, where type-check,
-// lint and build count as one test each.
+// real control plane, e2e; pytest: the Python spawner on JupyterHub 6 and on JupyterHub 5). Runs
+// all of them even when one fails and ends with one plain line "N passed, N failed" that counts
+// individual tests, where type-check, lint and build count as one test each.
 //
 // Arguments are passed to jest (e.g. `npm test -- test/unit/names.test.ts`); with arguments, the
 // static checks and pytest are skipped.
