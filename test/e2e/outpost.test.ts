@@ -256,14 +256,13 @@ describe('OutpostSpawner 2.2.13 from PyPI runs on forwardspawner with one change
   it('spawns: the Outpost starts the notebook on the compute node, the hub reaches it through the jump node', async () => {
     const events = await spawnServer('lab', { queue_seconds: 2 });
     const said = events.map(text);
-    const order = [
-      'Sending request to Outpost service',
-      'Outpost communication successful',
-      'Outpost: notebook listening on the compute node',
-    ];
-    const at = order.map((m) => said.findIndex((t) => t.includes(m)));
-    expect(at.every((i) => i >= 0)).toBe(true);
-    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    // OutpostSpawner's own events first, then its answer and the Outpost's event, which comes
+    // through the facade and may be shown before or after the answer.
+    const at = (m: string) => said.findIndex((t) => t.includes(m));
+    const sent = at('Sending request to Outpost service');
+    expect(sent).toBeGreaterThanOrEqual(0);
+    expect(at('Outpost communication successful')).toBeGreaterThan(sent);
+    expect(at('Outpost: notebook listening on the compute node')).toBeGreaterThan(sent);
     expect(pageView(events).at(-1)).toMatchObject({ ready: true });
 
     const fs = await readServer('lab');
