@@ -159,7 +159,7 @@ beforeAll(async () => {
     },
   });
   await startOutpost(outpostPort);
-}, 240_000);
+}, 900_000);
 
 afterAll(async () => {
   outpost?.kill('SIGTERM');

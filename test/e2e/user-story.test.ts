@@ -52,7 +52,7 @@ beforeAll(async () => {
   });
   hubUrl = stack.hub!.url;
   browser = await launchBrowser();
-}, 240_000);
+}, 900_000);
 
 afterAll(async () => {
   await browser?.close();

@@ -14,8 +14,8 @@
 // With `shared: true` (the test control plane, which other suites use at the same time) the
 // operator also watches only this stack's namespace and runs without leader election, so it
 // never touches another suite's objects or Lease.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -77,13 +77,56 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+/**
+ * One stack at a time per control plane: every stack applies the same operator Deployment in
+ * OPERATOR_NAMESPACE and runs its one pod, whose ServiceAccount token is bound to that pod, so a
+ * second stack would run (and at its end delete) the first one's pod. A lock directory per API
+ * server, with the holder's pid (a lock whose holder is gone is taken over); released by close().
+ */
+async function lockOperatorNamespace(server: string): Promise<() => Promise<void>> {
+  const dir = join(
+    tmpdir(),
+    `jfo-stack-${createHash('sha256').update(server).digest('hex').slice(0, 12)}.lock`,
+  );
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'pid'), String(process.pid));
+      return async () => rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(readFileSyncOrEmpty(join(dir, 'pid')));
+    if (holder > 0 && !alive(holder)) rmSync(dir, { recursive: true, force: true });
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+function readFileSyncOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Starts everything; on failure, stops what was started and rethrows. */
 export async function startStack(o: StackOptions): Promise<Stack> {
   const log = o.log ?? (() => {});
+  const unlock = await lockOperatorNamespace(o.cluster.server);
   const work = mkdtempSync(join(tmpdir(), 'jfo-stack-'));
   const logDir = o.logDir ?? join(work, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const cleanups: Cleanups = [async () => rmSync(work, { recursive: true, force: true })];
+  const cleanups: Cleanups = [unlock, async () => rmSync(work, { recursive: true, force: true })];
   const close = async () => {
     for (const c of cleanups.splice(0).reverse())
       await c().catch((e) => log(`Cleanup failed: ${String(e)}`));
