@@ -269,7 +269,7 @@ describe('OutpostSpawner 2.2.13 from PyPI runs on forwardspawner with one change
     expect(fs.spec).toMatchObject({
       jumpNodeRef: { name: stack.jumpNode },
       target: { host: stack.site.computeAddress },
-      labels: { 'example.org/site': 'hpc' },
+      service: { labels: { 'example.org/site': 'hpc' } },
     });
     expect(fs.status?.phase).toBe('Ready');
     // Only the tunnel reaches the notebook; through the proxy it answers its owner.
