@@ -1,9 +1,10 @@
-// An in-memory ServerStore with the same contract as KubeStore (store.ts): resourceVersion
-// preconditions, 'conflict' on stale writes and existing names, change notifications. Used by
-// the facade's unit tests; the real behaviour is proven against the API server.
-import type { ForwardedServer, ForwardedServerSpec, JumpNode } from '../api/types.js';
-import { StoreError } from './errors.js';
-import type { FacadeStatus, ServerStore } from './store.js';
+// An in-memory ServerStore with the same contract as KubeStore (src/facade/store.ts):
+// resourceVersion preconditions, 'conflict' on stale writes and existing names, change
+// notifications. A test double for the facade's unit tests; the real behaviour is proven against
+// the API server (test/integration/facade-*).
+import type { ForwardedServer, ForwardedServerSpec, JumpNode } from '../../src/api/types.js';
+import { StoreError } from '../../src/facade/errors.js';
+import type { FacadeStatus, ServerStore } from '../../src/facade/store.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
