@@ -15,6 +15,8 @@ export class MemoryStore implements ServerStore {
   private rv = 0;
   /** Test hook: called before every write; may throw to simulate failures or interleave writes. */
   beforeWrite?: (op: string, name: string) => void | Promise<void>;
+  /** Test hook: a status write for which this returns an error fails with it. */
+  refuseStatus?: (status: FacadeStatus) => StoreError | undefined;
   writes = 0;
 
   constructor(readonly namespace = 'test') {}
@@ -73,6 +75,8 @@ export class MemoryStore implements ServerStore {
   }
   async applyStatus(name: string, rv: string, status: FacadeStatus) {
     const old = await this.current('applyStatus', name, rv);
+    const refusal = this.refuseStatus?.(status);
+    if (refusal) throw refusal;
     const { events: _e, eventsDropped: _d, terminalEvent: _t, ...others } = old.status ?? {};
     return this.save({ ...old, status: { ...others, ...clone(status) } });
   }
