@@ -164,8 +164,9 @@ export class KubeStore implements ServerStore {
     return true;
   }
 
-  async jumpNodes(): Promise<JumpNode[]> {
-    if (this.nodes.hasSynced()) return this.nodes.list(this.namespace) as unknown as JumpNode[];
+  async jumpNodes(fresh = false): Promise<JumpNode[]> {
+    if (!fresh && this.nodes.hasSynced())
+      return this.nodes.list(this.namespace) as unknown as JumpNode[];
     return (await call(() => this.clients.jumpNodes.list(this.namespace))).items;
   }
 

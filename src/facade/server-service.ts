@@ -180,9 +180,19 @@ export class ServerService {
     });
   }
 
+  /**
+   * The JumpNodes a name or alias designates, from the cache; when the cache knows none, from the
+   * API server (a JumpNode created a moment ago may not be cached yet).
+   */
+  private async findJumpNodes(nameOrAlias: string) {
+    const cached = matchJumpNodes(await this.store.jumpNodes(), nameOrAlias);
+    if (cached.length) return cached;
+    return matchJumpNodes(await this.store.jumpNodes(true), nameOrAlias);
+  }
+
   /** The one JumpNode a name or alias designates, else a 400 explaining why not. */
   async resolveJumpNode(nameOrAlias: string): Promise<string> {
-    const matches = matchJumpNodes(await this.store.jumpNodes(), nameOrAlias);
+    const matches = await this.findJumpNodes(nameOrAlias);
     if (matches.length === 0)
       throw badRequest(`No JumpNode named or aliased ${JSON.stringify(nameOrAlias)}`);
     if (matches.length > 1)
@@ -198,7 +208,7 @@ export class ServerService {
 
   /** Annotates every JumpNode with that name or alias; returns their names (404 if none). */
   async recreateForward(node: string): Promise<{ jumpNodes: string[]; restartedAt: string }> {
-    const matches = matchJumpNodes(await this.store.jumpNodes(), node);
+    const matches = await this.findJumpNodes(node);
     if (matches.length === 0)
       throw notFound(`No JumpNode named or aliased ${JSON.stringify(node)}`);
     const restartedAt = new Date(this.deps.clock.now()).toISOString();

@@ -39,8 +39,8 @@ export interface ServerStore {
   applyStatus(name: string, rv: string, status: FacadeStatus): Promise<ForwardedServer>;
   /** Deletes; `rv` (optional) is a precondition. Resolves false if it did not exist. */
   delete(name: string, rv?: string): Promise<boolean>;
-  /** The JumpNodes of the namespace (from a cache once it is filled). */
-  jumpNodes(): Promise<JumpNode[]>;
+  /** The JumpNodes of the namespace: from a cache once it is filled, unless `fresh`. */
+  jumpNodes(fresh?: boolean): Promise<JumpNode[]>;
   annotateJumpNode(name: string, annotations: Record<string, string>): Promise<void>;
   /** Calls `fn` after every change of the named server (including deletion). */
   subscribe(name: string, fn: () => void): () => void;
