@@ -41,8 +41,13 @@ export const opsRoutes: FastifyPluginAsync<OpsOptions> = async (app, opts) => {
     schema: {
       tags: OPS,
       summary: `Prometheus metrics (scope ${METRICS_SCOPE})`,
-      produces: ['text/plain'],
-      response: { 200: { type: 'string' }, 403: errorResponses[403] },
+      response: {
+        200: {
+          description: 'The Prometheus text format',
+          content: { 'text/plain': { schema: { type: 'string' } } },
+        },
+        403: errorResponses[403],
+      },
     },
     handler: async (_req, reply) => {
       void reply.type(opts.metrics.registry.contentType);
