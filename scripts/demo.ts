@@ -81,7 +81,7 @@ function instructions(stack: Stack, cp: ControlPlane, demoUrl: string, logDir: s
     '',
     'Metrics:',
     `  operator http://127.0.0.1:${stack.operator.httpPort}/metrics`,
-    `  facade   ${stack.facadeUrl}/metrics`,
+    `  facade   ${stack.facadeUrl}/metrics  (needs a token with the read:metrics scope)`,
     `  runner   http://127.0.0.1:${stack.runner.httpPort}/metrics`,
     `Logs: ${logDir}`,
   ];

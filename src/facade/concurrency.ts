@@ -51,3 +51,37 @@ export async function retryOnConflict<T>(step: () => Promise<T>, opts: RetryOpti
     }
   }
 }
+
+/**
+ * A step decided on a cached copy something that only the source of truth may decide (a refusal
+ * or a no-op: nothing was written, so no resourceVersion precondition checked the copy).
+ */
+export class Recheck extends Error {
+  constructor() {
+    super('decide again on the source of truth');
+    this.name = 'Recheck';
+  }
+}
+
+/**
+ * A read-decide-write loop that starts from `first` (e.g. the request's lookup from the cache) and
+ * after a conflict or a Recheck reads `get()` again. `step` learns whether its object is `first`;
+ * any error it throws while deciding on `first`, other than a conflict, is treated as a Recheck.
+ */
+export async function retryFrom<T, O>(
+  first: O,
+  get: () => Promise<O>,
+  step: (obj: O, cached: boolean) => Promise<T>,
+  opts: RetryOptions,
+): Promise<T> {
+  let attempt = 0;
+  return retryOnConflict(async () => {
+    if (attempt++ > 0) return step(await get(), false);
+    try {
+      return await step(first, true);
+    } catch (err) {
+      if (isStoreError(err)) throw err;
+      return step(await get(), false);
+    }
+  }, opts);
+}

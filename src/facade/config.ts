@@ -3,11 +3,17 @@
 import { EnvReader, LOG_LEVELS, type Env } from '../config/env.js';
 import type { LogLevel } from '../log.js';
 import type { EventCaps } from '../resources/events.js';
+import type { HttpLimits } from './app.js';
 
 export interface FacadeConfig {
   namespace: string;
   httpHost: string;
   httpPort: number;
+  /** Timeouts and connection cap of the API listener (and of the operations listener). */
+  http: HttpLimits;
+  /** Port of the operations listener (health, metrics, OpenAPI without a token); off if unset. */
+  opsPort?: number;
+  opsHost: string;
   /** JupyterHub's API URL, e.g. http://hub:8081/hub/api; undefined: static tokens only. */
   hubApiUrl?: string;
   hubTimeoutMs: number;
@@ -17,8 +23,6 @@ export interface FacadeConfig {
   bodyLimitBytes: number;
   /** Longest long-poll actually held (a client's `wait` is capped to it). */
   maxWaitSeconds: number;
-  /** Longest progress stream; clients resume with Last-Event-ID. */
-  streamMaxSeconds: number;
   eventCaps: EventCaps;
   logLevel: LogLevel;
 }
@@ -48,6 +52,16 @@ export function parseFacadeConfig(env: Env): Readonly<FacadeConfig> {
     namespace: r.required('JFO_NAMESPACE', 'must name the namespace of the ForwardedServers'),
     httpHost: r.string('JFO_HTTP_HOST', '0.0.0.0'),
     httpPort: r.int('JFO_HTTP_PORT', 8080, 0, 65535),
+    http: Object.freeze({
+      requestTimeoutMs: r.seconds('JFO_HTTP_REQUEST_TIMEOUT_SECONDS', 30, 0.1, 3600),
+      headersTimeoutMs: r.seconds('JFO_HTTP_HEADERS_TIMEOUT_SECONDS', 10, 0.1, 3600),
+      keepAliveTimeoutMs: r.seconds('JFO_HTTP_KEEPALIVE_TIMEOUT_SECONDS', 72, 0.1, 3600),
+      idleTimeoutMs: r.seconds('JFO_HTTP_IDLE_TIMEOUT_SECONDS', 120, 1, 3600),
+      maxConnections: r.int('JFO_HTTP_MAX_CONNECTIONS', 2048, 1, 1_000_000),
+    }),
+    opsPort:
+      r.optional('JFO_OPS_PORT') === undefined ? undefined : r.int('JFO_OPS_PORT', 0, 0, 65535),
+    opsHost: r.string('JFO_OPS_HOST', r.string('JFO_HTTP_HOST', '0.0.0.0')),
     hubApiUrl: hubUrl(r),
     hubTimeoutMs: r.int('JFO_HUB_TIMEOUT_SECONDS', 5, 1, 120) * 1000,
     authCacheMs: r.int('JFO_AUTH_CACHE_SECONDS', 30, 0, 3600) * 1000,
@@ -55,13 +69,23 @@ export function parseFacadeConfig(env: Env): Readonly<FacadeConfig> {
     staticTokensReloadMs: r.int('JFO_STATIC_TOKENS_RELOAD_SECONDS', 10, 1, 3600) * 1000,
     bodyLimitBytes: r.int('JFO_BODY_LIMIT_BYTES', 262144, 1024, 16 * 1024 * 1024),
     maxWaitSeconds: r.int('JFO_MAX_WAIT_SECONDS', 60, 1, 60),
-    streamMaxSeconds: r.int('JFO_STREAM_MAX_SECONDS', 900, 1, 86400),
     eventCaps: Object.freeze({
       maxCount: r.int('JFO_EVENTS_MAX_COUNT', 100, 1, 200),
       maxBytes: r.int('JFO_EVENTS_MAX_BYTES', 131072, 4096, 1024 * 1024),
     }),
     logLevel: r.oneOf('JFO_LOG_LEVEL', LOG_LEVELS, 'info'),
   };
+  const { http } = config;
+  if (http.headersTimeoutMs > http.requestTimeoutMs)
+    r.problems.push(
+      'JFO_HTTP_HEADERS_TIMEOUT_SECONDS must not exceed JFO_HTTP_REQUEST_TIMEOUT_SECONDS',
+    );
+  if (http.idleTimeoutMs <= config.maxWaitSeconds * 1000)
+    r.problems.push(
+      'JFO_HTTP_IDLE_TIMEOUT_SECONDS must exceed JFO_MAX_WAIT_SECONDS (a long-poll sends nothing while it waits)',
+    );
+  if (config.opsPort !== undefined && config.opsPort !== 0 && config.opsPort === config.httpPort)
+    r.problems.push('JFO_OPS_PORT must differ from JFO_HTTP_PORT');
   if (!env.JFO_HUB_API_URL?.trim() && !config.staticTokensPath)
     r.problems.push('Set JFO_HUB_API_URL, JFO_STATIC_TOKENS or both: no token could be accepted');
   r.check('facade');

@@ -3,7 +3,9 @@
 //
 // Kept from the reference (spec §1.2 step 7): the `<details><summary>` timestamp rule and the
 // `html_message` fallback to `message`. Not kept: unsanitised HTML (W-19: an allow-list keeps
-// `<details><summary>` and simple formatting, drops scripts, handlers and javascript: links),
+// `<details><summary>` and simple formatting, drops scripts, handlers and javascript: links,
+// allows a few CSS properties with allow-listed values only, and gives every link with a
+// `target` rel="noopener noreferrer"),
 // truthiness of `failed` (W-39: it must be a boolean) and arbitrary keys (only the four fields
 // JupyterHub's page reads are stored; `ready` is dropped as JupyterHub's SSE handler drops it).
 import sanitizeHtml from 'sanitize-html';
@@ -16,7 +18,30 @@ export const MAX_HTML_MESSAGE = 32768;
 
 const DETAILS_SUMMARY = '<details><summary>';
 
-const SAFE_STYLE = [/^[#a-z0-9(),. %-]+$/i];
+// CSS: an allow-list of properties, each with an allow-list of whole values. Nothing else
+// survives: no url(), expression(), var(), escapes, `cursor: none` (hides the pointer), no
+// positioning or sizing (overlays that cover the page).
+const COLOR = [
+  /^#[0-9a-f]{3,8}$/i,
+  /^[a-z]{3,20}$/i,
+  /^rgba?\(\s*\d{1,3}%?\s*,\s*\d{1,3}%?\s*,\s*\d{1,3}%?\s*(,\s*(0|1|0?\.\d+))?\s*\)$/i,
+];
+const STYLES: Record<string, RegExp[]> = {
+  color: COLOR,
+  'background-color': COLOR,
+  'font-weight': [/^(normal|bold|bolder|lighter|[1-9]00)$/i],
+  'font-style': [/^(normal|italic|oblique)$/i],
+  'text-decoration': [/^(none|underline|overline|line-through)$/i],
+  cursor: [/^(auto|default|pointer|text|help)$/i],
+};
+
+/** A link that opens another browsing context cannot reach back to the spawn page. */
+const SAFE_LINK: sanitizeHtml.Transformer = (tagName, attribs) => {
+  const out = { ...attribs };
+  if (out.target !== undefined) out.rel = 'noopener noreferrer';
+  else delete out.rel;
+  return { tagName, attribs: out };
+};
 
 const SANITIZE: sanitizeHtml.IOptions = {
   allowedTags: [...sanitizeHtml.defaults.allowedTags, 'details', 'summary'],
@@ -30,15 +55,8 @@ const SANITIZE: sanitizeHtml.IOptions = {
   },
   allowedSchemes: ['http', 'https', 'mailto'],
   allowProtocolRelative: false,
-  allowedStyles: {
-    '*': {
-      color: SAFE_STYLE,
-      'font-weight': SAFE_STYLE,
-      'font-style': SAFE_STYLE,
-      cursor: SAFE_STYLE,
-      'text-decoration': SAFE_STYLE,
-    },
-  },
+  allowedStyles: { '*': STYLES },
+  transformTags: { a: SAFE_LINK },
   disallowedTagsMode: 'discard',
 };
 

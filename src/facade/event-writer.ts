@@ -2,17 +2,26 @@
 // write for it is in flight are written together in the next single status write. Each write is
 // read (cache first, the API after a conflict) → decideEvents → applyStatus with the
 // resourceVersion read, retried on conflict, so concurrent posts, in this replica or in others,
-// never overwrite each other.
+// never overwrite each other. When the store refuses a batch's write as such ('invalid' or
+// 'rejected'), its events are written one by one, so one caller's bad event fails only that
+// caller.
 import type { EventCaps } from '../resources/events.js';
 import { KeyedSerializer, retryOnConflict } from './concurrency.js';
-import { notFound } from './errors.js';
+import { isStoreError, notFound } from './errors.js';
 import type { FacadeMetrics } from './metrics.js';
 import { decideEvents, isStopping, type EventOutcome, type PendingEvent } from './server-logic.js';
 import type { ServerStore } from './store.js';
 
 const MAX_BATCH = 500;
 
-export type CancelResult = 'cancelled' | 'alreadyStopping' | 'otherStart';
+type CancelResult = 'cancelled' | 'alreadyStopping' | 'otherStart';
+
+/** The status write itself was refused (not a conflict, not an outage): `refusal` says why. */
+class RefusedWrite extends Error {
+  constructor(readonly refusal: unknown) {
+    super('status write refused');
+  }
+}
 
 interface Waiting {
   item: PendingEvent;
@@ -57,7 +66,17 @@ export class EventWriter {
       );
       batch.forEach((w, i) => w.resolve(outcomes[i]!));
     } catch (err) {
-      for (const w of batch) w.reject(err);
+      if (!(err instanceof RefusedWrite) || batch.length === 1)
+        for (const w of batch) w.reject(err instanceof RefusedWrite ? err.refusal : err);
+      else for (const w of batch) await this.writeAlone(name, w);
+    }
+  }
+
+  private async writeAlone(name: string, w: Waiting): Promise<void> {
+    try {
+      w.resolve((await this.write(name, [w.item]))[0]!);
+    } catch (err) {
+      w.reject(err instanceof RefusedWrite ? err.refusal : err);
     }
   }
 
@@ -73,7 +92,13 @@ export class EventWriter {
         if (!fs) throw notFound(`No server ${name}`);
         const decision = decideEvents(fs, items, caps);
         if (decision.status) {
-          await store.applyStatus(name, fs.metadata.resourceVersion!, decision.status);
+          await store
+            .applyStatus(name, fs.metadata.resourceVersion!, decision.status)
+            .catch((err: unknown) => {
+              if (isStoreError(err, 'invalid') || isStoreError(err, 'rejected'))
+                throw new RefusedWrite(err);
+              throw err;
+            });
           metrics.eventBatchSize.observe(items.length);
         }
         cancelStartId = decision.cancel ? fs.spec.startId : undefined;
@@ -90,10 +115,10 @@ export class EventWriter {
   }
 
   /**
-   * Sets spec.cancelRequested for the start `startId` (any start when undefined). Call it inside
-   * the server's serializer slot. A no-op once set; 'otherStart' when a new start replaced it.
+   * Sets spec.cancelRequested for the start `startId` after its failed event, inside the server's
+   * serializer slot. A no-op once set; 'otherStart' when a new start replaced it.
    */
-  async requestCancel(name: string, startId?: string): Promise<CancelResult> {
+  private async requestCancel(name: string, startId: string): Promise<CancelResult> {
     const { store, metrics } = this.deps;
     return retryOnConflict(
       async (): Promise<CancelResult> => {

@@ -1,14 +1,17 @@
 // The ServerStore over the Kubernetes API: ForwardedServers and JumpNodes of one namespace.
-// Reads are served from a supervised informer's cache (so GETs and long-polls cost the API
-// server nothing); every write goes to the API with the caller's resourceVersion as precondition.
-// Status writes go through the status applier: server-side apply with the facade's field manager
-// carrying exactly the fields it owns (contract 0001 A). The applier also remembers every object
-// this store wrote until the informer shows that version (read-your-writes).
+// Reads of ForwardedServers and JumpNodes are served from supervised informers' caches (so GETs,
+// long-polls and alias lookups cost the API server nothing); every write goes to the API with the
+// caller's resourceVersion as precondition. Status writes go through the status applier:
+// server-side apply with the facade's field manager carrying exactly the fields it owns
+// (contract 0001 A). The applier also remembers every object this store wrote until the informer
+// shows that version (read-your-writes).
 import {
   API_VERSION,
   FORWARDED_SERVER,
+  JUMP_NODE,
   type ForwardedServer,
   type ForwardedServerSpec,
+  type JumpNode,
 } from '../api/types.js';
 import { apiMessage, apiStatus, type Clients, type k8s } from '../kube/client.js';
 import { makeSupervisedInformer, type SupervisedInformer } from '../kube/informer.js';
@@ -25,7 +28,8 @@ export function toStoreError(err: unknown): StoreError {
   const message = apiMessage(err);
   if (code === 409) return new StoreError('conflict', message);
   if (code === 404) return new StoreError('notFound', message);
-  if (code === 400 || code === 422) return new StoreError('invalid', message);
+  if (code === 422) return new StoreError('invalid', message);
+  if (code === 400) return new StoreError('rejected', message);
   return new StoreError('unavailable', code ? `${code}: ${message}` : message);
 }
 
@@ -53,6 +57,7 @@ const FACADE_STATUS: OwnedFields<ForwardedServer, FacadeStatus> = {
 export class KubeStore implements ServerStore {
   // client-node's KubernetesObject types creationTimestamp as a Date; ours is the wire string.
   private readonly informer: SupervisedInformer<k8s.KubernetesObject>;
+  private readonly nodes: SupervisedInformer<k8s.KubernetesObject>;
   private readonly listeners = new Map<string, Set<() => void>>();
   /** Writes status, and remembers our own latest writes until the informer catches up. */
   private readonly status: StatusApplier<ForwardedServer, FacadeStatus>;
@@ -69,6 +74,14 @@ export class KubeStore implements ServerStore {
       name: FORWARDED_SERVER.kind,
       path: fsc.path(namespace),
       list: () => fsc.list(namespace) as never,
+      log,
+      clock,
+    });
+    const jnc = clients.jumpNodes;
+    this.nodes = makeSupervisedInformer<k8s.KubernetesObject>(clients.kc, {
+      name: JUMP_NODE.kind,
+      path: jnc.path(namespace),
+      list: () => jnc.list(namespace) as never,
       log,
       clock,
     });
@@ -151,7 +164,9 @@ export class KubeStore implements ServerStore {
     return true;
   }
 
-  async jumpNodes() {
+  async jumpNodes(fresh = false): Promise<JumpNode[]> {
+    if (!fresh && this.nodes.hasSynced())
+      return this.nodes.list(this.namespace) as unknown as JumpNode[];
     return (await call(() => this.clients.jumpNodes.list(this.namespace))).items;
   }
 
@@ -172,14 +187,14 @@ export class KubeStore implements ServerStore {
   }
 
   ready(): boolean {
-    return this.informer.hasSynced();
+    return this.informer.hasSynced() && this.nodes.hasSynced();
   }
 
-  start(): Promise<void> {
-    return this.informer.start();
+  async start(): Promise<void> {
+    await Promise.all([this.informer.start(), this.nodes.start()]);
   }
 
-  close(): Promise<void> {
-    return this.informer.stop();
+  async close(): Promise<void> {
+    await Promise.all([this.informer.stop(), this.nodes.stop()]);
   }
 }

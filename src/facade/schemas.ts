@@ -134,18 +134,32 @@ export const putServerBody = {
   },
 } as const;
 
+export const patchServerBody = {
+  type: 'object',
+  required: ['startId', 'target'],
+  additionalProperties: false,
+  description:
+    'Sets spec.target (and spec.jumpNodeRef when given and unset) only if the server has no ' +
+    'target yet; a server that has one, or is stopping, is answered unchanged.',
+  examples: [
+    {
+      startId: '0f4c2d7e9b0a4a5c8d6e1f2a3b4c5d6e',
+      target: { host: 'node042.hpc.example.org', port: 43127 },
+      jumpNode: 'hpc',
+    },
+  ],
+  properties: {
+    startId: putServerBody.properties.startId,
+    target: hostPort,
+    jumpNode: putServerBody.properties.jumpNode,
+  },
+} as const;
+
 export const waitQuerystring = {
   type: 'object',
   properties: {
     after: { type: 'string', pattern: '^[0-9]{1,9}$', description: 'Wait for more than n events.' },
     wait: { type: 'string', pattern: '^[0-9]{1,2}$', description: 'Seconds to wait, at most 60.' },
-  },
-} as const;
-
-export const progressQuerystring = {
-  type: 'object',
-  properties: {
-    after: { type: 'string', pattern: '^[0-9]{1,9}$', description: 'Skip the first n events.' },
   },
 } as const;
 

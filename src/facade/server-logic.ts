@@ -1,6 +1,6 @@
 // Decisions of the facade over one ForwardedServer, as pure functions: which events to store,
 // whether a callback belongs to the current start, how a setuptunnel `service` becomes a target,
-// which JumpNode a name or alias means, and what GET /api/servers lists.
+// which JumpNode a name or alias means, what GET /api/servers lists and when a long-poll ends.
 import type { ForwardedServer, HostPort, JumpNode, ProgressEvent } from '../api/types.js';
 import { appendCapped, type EventCaps } from '../resources/events.js';
 import { badRequest } from './errors.js';
@@ -47,6 +47,23 @@ export function facadeStatusOf(fs: ForwardedServer): FacadeStatus {
   const out: FacadeStatus = { events: s.events ?? [], eventsDropped: s.eventsDropped ?? 0 };
   if (s.terminalEvent) out.terminalEvent = s.terminalEvent;
   return out;
+}
+
+/** Has anything a long-poller waits for happened since `before` (`after` events then)? */
+export function changedSince(
+  before: ForwardedServer,
+  after: number,
+  now: ForwardedServer | undefined,
+): boolean {
+  if (!now) return true;
+  return (
+    eventTotal(now) > after ||
+    now.status?.phase !== before.status?.phase ||
+    now.spec.startId !== before.spec.startId ||
+    now.spec.cancelRequested !== before.spec.cancelRequested ||
+    Boolean(now.status?.terminalEvent) !== Boolean(before.status?.terminalEvent) ||
+    Boolean(now.metadata.deletionTimestamp)
+  );
 }
 
 /** One posted event waiting to be stored. */

@@ -1,23 +1,27 @@
-// The facade's operations on ForwardedServers and JumpNodes, independent of HTTP. Handlers call
-// these; every write to one server runs in that server's serializer slot and is retried on
-// resourceVersion conflicts.
+// The facade's operations on ForwardedServers and JumpNodes, independent of HTTP. Handlers look
+// the server up once (find) and hand the object to the operation; every write to one server runs
+// in that server's serializer slot, starts from that object and re-reads the source of truth
+// only after a resourceVersion conflict.
 import { RESTARTED_AT_ANNOTATION, type ForwardedServer, type HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import { serverResourceName } from '../names.js';
 import type { EventCaps } from '../resources/events.js';
-import { KeyedSerializer, retryOnConflict } from './concurrency.js';
+import { KeyedSerializer, Recheck, retryFrom, retryOnConflict } from './concurrency.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { EventWriter, type CancelResult } from './event-writer.js';
+import { ingestEvent } from './event-ingest.js';
+import { EventWriter } from './event-writer.js';
 import type { FacadeMetrics } from './metrics.js';
 import {
+  changedSince,
   isStopping,
   listServers,
   matchJumpNodes,
   type EventOutcome,
-  type PendingEvent,
 } from './server-logic.js';
 import { buildForwardedServer, type PutServerBody } from './server-spec.js';
 import type { ServerStore } from './store.js';
+import { checkTarget } from './target.js';
+import { Waiters } from './waiters.js';
 
 export interface ServerServiceDeps {
   store: ServerStore;
@@ -26,20 +30,38 @@ export interface ServerServiceDeps {
   caps: EventCaps;
   /** Attempts of one read-decide-write step before a conflict becomes a 503. */
   writeAttempts?: number;
+  /** A long-poll's wait is capped to this many seconds. */
+  maxWaitSeconds?: number;
 }
+
+/** The body of PATCH /api/forwardedservers/{user}[/{server}] (schema-validated). */
+export interface PatchTargetBody {
+  startId: string;
+  target: HostPort;
+  /** A JumpNode name or alias. */
+  jumpNode?: string;
+}
+
+export const MAX_WAIT_SECONDS = 60;
 
 const describe = (user: string, server: string) =>
   server ? `server '${server}' of user '${user}'` : `default server of user '${user}'`;
+
+const describeFs = (fs: ForwardedServer) => describe(fs.spec.user.name, fs.spec.serverName ?? '');
 
 export class ServerService {
   private readonly serializer = new KeyedSerializer();
   private readonly writer: EventWriter;
   private readonly store: ServerStore;
   private readonly attempts: number;
+  private readonly waiters: Waiters;
+  readonly maxWaitSeconds: number;
 
   constructor(private readonly deps: ServerServiceDeps) {
     this.store = deps.store;
     this.attempts = deps.writeAttempts ?? 10;
+    this.maxWaitSeconds = Math.min(deps.maxWaitSeconds ?? MAX_WAIT_SECONDS, MAX_WAIT_SECONDS);
+    this.waiters = new Waiters(deps.metrics);
     this.writer = new EventWriter({
       store: deps.store,
       serializer: this.serializer,
@@ -49,19 +71,37 @@ export class ServerService {
     });
   }
 
-  private retry<T>(operation: string, step: () => Promise<T>): Promise<T> {
-    return retryOnConflict(step, {
+  /**
+   * Runs `step` on `first` (the request's lookup), then, after a conflict or a decision that only
+   * the source of truth may make (see retryFrom), on a fresh read (404 if it is gone).
+   */
+  private writeFrom<T>(
+    operation: string,
+    first: ForwardedServer,
+    step: (fs: ForwardedServer, cached: boolean) => Promise<T>,
+  ): Promise<T> {
+    const get = async () => {
+      const fs = await this.store.get(first.metadata.name);
+      if (!fs) throw notFound(`No ${describeFs(first)}`);
+      return fs;
+    };
+    return retryFrom(first, get, step, {
       attempts: this.attempts,
       onConflict: () => this.deps.metrics.writeConflicts.inc({ operation }),
     });
   }
 
-  /** The server, or a 404 naming it. Reads may come from the cache. */
+  /** The server, or a 404 naming it. Reads come from the cache when it is filled. */
   async find(user: string, server: string): Promise<ForwardedServer> {
     const fs = await this.store.read(serverResourceName(user, server));
     if (!fs || fs.spec.user.name !== user || (fs.spec.serverName ?? '') !== server)
       throw notFound(`No ${describe(user, server)}`);
     return fs;
+  }
+
+  /** True once the store's caches are filled. */
+  ready(): boolean {
+    return this.store.ready();
   }
 
   private checkStart(fs: ForwardedServer, startId: string | undefined): void {
@@ -71,37 +111,88 @@ export class ServerService {
       );
   }
 
-  async postEvent(user: string, server: string, item: PendingEvent): Promise<EventOutcome> {
-    const fs = await this.find(user, server);
-    this.checkStart(fs, item.startId);
-    return this.writer.submit(fs.metadata.name, item);
+  /** Validates, sanitises and stores one posted event (see event-ingest.ts, event-writer.ts). */
+  async postEvent(
+    fs: ForwardedServer,
+    body: Record<string, unknown>,
+    startId: string | undefined,
+  ): Promise<EventOutcome> {
+    const { event, failed } = ingestEvent(body, new Date(this.deps.clock.now()));
+    this.checkStart(fs, startId);
+    return this.writer.submit(fs.metadata.name, { event, failed, startId });
   }
 
+  /** setuptunnel: sets spec.target (and the JumpNode when given) of a server that is not stopping. */
   async setupTunnel(
-    user: string,
-    server: string,
+    found: ForwardedServer,
     target: HostPort,
     sshNode: string | undefined,
     startId: string | undefined,
   ): Promise<void> {
-    const name = (await this.find(user, server)).metadata.name;
+    const checked = checkTarget(target, 'spec.target');
     const jumpNode = sshNode === undefined ? undefined : await this.resolveJumpNode(sshNode);
-    await this.serializer.run(name, () =>
-      this.retry('setuptunnel', async () => {
-        const fs = await this.store.get(name);
-        if (!fs) throw notFound(`No ${describe(user, server)}`);
+    await this.serializer.run(found.metadata.name, () =>
+      this.writeFrom('setuptunnel', found, async (fs) => {
         this.checkStart(fs, startId);
-        if (isStopping(fs))
-          throw badRequest(`Bad Request: the ${describe(user, server)} is stopping`);
-        const spec = jumpNode ? { target, jumpNodeRef: { name: jumpNode } } : { target };
-        await this.store.patchSpec(name, fs.metadata.resourceVersion!, spec);
+        if (isStopping(fs)) throw badRequest(`Bad Request: the ${describeFs(fs)} is stopping`);
+        const spec = jumpNode
+          ? { target: checked, jumpNodeRef: { name: jumpNode } }
+          : { target: checked };
+        await this.store.patchSpec(fs.metadata.name, fs.metadata.resourceVersion!, spec);
       }),
     );
   }
 
+  /**
+   * PATCH: sets spec.target, and spec.jumpNodeRef when given and unset, only while the start
+   * `startId` has no target yet; a stopping server or one with a target is left as it is.
+   * 404 for an unknown server, 409 for another start, 400 for a bad target or JumpNode.
+   */
+  async setTargetOnce(
+    user: string,
+    server: string,
+    body: PatchTargetBody,
+  ): Promise<ForwardedServer> {
+    const target = checkTarget(body.target, 'spec.target');
+    const jumpNode =
+      body.jumpNode === undefined ? undefined : await this.resolveJumpNode(body.jumpNode);
+    const name = serverResourceName(user, server);
+    return this.serializer.run(name, () =>
+      this.retry('patch', async () => {
+        const fs = await this.store.get(name);
+        if (!fs || fs.spec.user.name !== user || (fs.spec.serverName ?? '') !== server)
+          throw notFound(`No ${describe(user, server)}`);
+        this.checkStart(fs, body.startId);
+        if (fs.spec.target || isStopping(fs)) return fs;
+        const spec =
+          jumpNode && !fs.spec.jumpNodeRef
+            ? { target, jumpNodeRef: { name: jumpNode } }
+            : { target };
+        return this.store.patchSpec(name, fs.metadata.resourceVersion!, spec);
+      }),
+    );
+  }
+
+  private retry<T>(operation: string, step: () => Promise<T>): Promise<T> {
+    return retryOnConflict(step, {
+      attempts: this.attempts,
+      onConflict: () => this.deps.metrics.writeConflicts.inc({ operation }),
+    });
+  }
+
+  /**
+   * The JumpNodes a name or alias designates, from the cache; when the cache knows none, from the
+   * API server (a JumpNode created a moment ago may not be cached yet).
+   */
+  private async findJumpNodes(nameOrAlias: string) {
+    const cached = matchJumpNodes(await this.store.jumpNodes(), nameOrAlias);
+    if (cached.length) return cached;
+    return matchJumpNodes(await this.store.jumpNodes(true), nameOrAlias);
+  }
+
   /** The one JumpNode a name or alias designates, else a 400 explaining why not. */
   async resolveJumpNode(nameOrAlias: string): Promise<string> {
-    const matches = matchJumpNodes(await this.store.jumpNodes(), nameOrAlias);
+    const matches = await this.findJumpNodes(nameOrAlias);
     if (matches.length === 0)
       throw badRequest(`No JumpNode named or aliased ${JSON.stringify(nameOrAlias)}`);
     if (matches.length > 1)
@@ -117,7 +208,7 @@ export class ServerService {
 
   /** Annotates every JumpNode with that name or alias; returns their names (404 if none). */
   async recreateForward(node: string): Promise<{ jumpNodes: string[]; restartedAt: string }> {
-    const matches = matchJumpNodes(await this.store.jumpNodes(), node);
+    const matches = await this.findJumpNodes(node);
     if (matches.length === 0)
       throw notFound(`No JumpNode named or aliased ${JSON.stringify(node)}`);
     const restartedAt = new Date(this.deps.clock.now()).toISOString();
@@ -134,14 +225,21 @@ export class ServerService {
     server: string,
     body: PutServerBody,
   ): Promise<{ created: boolean; fs: ForwardedServer }> {
+    const checked: PutServerBody = { ...body };
+    if (body.target) checked.target = checkTarget(body.target, 'spec.target');
+    if (body.remoteForward)
+      checked.remoteForward = {
+        ...body.remoteForward,
+        target: checkTarget(body.remoteForward.target, 'spec.remoteForward.target'),
+      };
     const jumpNode = body.jumpNode ? await this.resolveJumpNode(body.jumpNode) : undefined;
     const id = { namespace: this.store.namespace, user, server };
-    const desired = buildForwardedServer(id, body, jumpNode);
+    const desired = buildForwardedServer(id, checked, jumpNode);
     const name = desired.metadata.name;
     return this.serializer.run(name, async () => {
       const result = await this.retry('put', () => this.putStep(desired));
       if (!result.created && result.newStart)
-        result.fs = await this.resetEvents(name, body.startId);
+        result.fs = await this.resetEvents(result.fs, body.startId);
       return { created: result.created, fs: result.fs };
     });
   }
@@ -173,34 +271,84 @@ export class ServerService {
   }
 
   /** Clears the facade's status fields for a new start (unless yet another start replaced it). */
-  private async resetEvents(name: string, startId: string): Promise<ForwardedServer> {
-    return this.retry('put', async () => {
-      const fs = await this.store.get(name);
-      if (!fs) throw notFound(`No ForwardedServer ${name}`);
+  private resetEvents(replaced: ForwardedServer, startId: string): Promise<ForwardedServer> {
+    return this.writeFrom('put', replaced, async (fs) => {
       const s = fs.status ?? {};
       if (
         fs.spec.startId !== startId ||
         (!s.events?.length && !s.eventsDropped && !s.terminalEvent)
       )
         return fs;
-      return this.store.applyStatus(name, fs.metadata.resourceVersion!, {
+      return this.store.applyStatus(fs.metadata.name, fs.metadata.resourceVersion!, {
         events: [],
         eventsDropped: 0,
       });
     });
   }
 
-  async cancel(user: string, server: string, startId?: string): Promise<CancelResult> {
-    const fs = await this.find(user, server);
-    this.checkStart(fs, startId);
-    return this.serializer.run(fs.metadata.name, () =>
-      this.writer.requestCancel(fs.metadata.name, startId),
+  /**
+   * The long-poll: resolves with the server once more than `after` events exist or anything else
+   * a poller waits for changed (changedSince), after `waitSeconds` (capped), or on close().
+   * Resolves with undefined when the server was deleted meanwhile.
+   */
+  waitForChange(
+    first: ForwardedServer,
+    after: number,
+    waitSeconds: number,
+  ): Promise<ForwardedServer | undefined> {
+    const { store, clock } = this.deps;
+    const name = first.metadata.name;
+    return new Promise((resolve) => {
+      let latest: ForwardedServer | undefined = first;
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        clock.clearTimeout(timer);
+        release();
+        resolve(latest);
+      };
+      const release = this.waiters.add(finish);
+      const timer = clock.setTimeout(finish, Math.min(waitSeconds, this.maxWaitSeconds) * 1000);
+      const unsubscribe = store.subscribe(name, () => {
+        store.read(name).then(
+          (fs) => {
+            latest = fs;
+            if (changedSince(first, after, fs)) finish();
+          },
+          () => finish(),
+        );
+      });
+    });
+  }
+
+  /** Sets spec.cancelRequested (idempotent); 409 when `startId` is not the current start. */
+  async cancel(found: ForwardedServer, startId?: string): Promise<'cancelled' | 'alreadyStopping'> {
+    return this.serializer.run(found.metadata.name, () =>
+      this.writeFrom('cancel', found, async (fs, cached) => {
+        this.checkStart(fs, startId);
+        if (isStopping(fs)) {
+          if (cached) throw new Recheck();
+          return 'alreadyStopping';
+        }
+        await this.store.patchSpec(fs.metadata.name, fs.metadata.resourceVersion!, {
+          cancelRequested: true,
+        });
+        return 'cancelled';
+      }),
     );
   }
 
-  async delete(user: string, server: string): Promise<void> {
-    const name = (await this.find(user, server)).metadata.name;
-    const existed = await this.serializer.run(name, () => this.store.delete(name));
-    if (!existed) throw notFound(`No ${describe(user, server)}`);
+  async delete(fs: ForwardedServer): Promise<void> {
+    const existed = await this.serializer.run(fs.metadata.name, () =>
+      this.store.delete(fs.metadata.name),
+    );
+    if (!existed) throw notFound(`No ${describeFs(fs)}`);
+  }
+
+  /** Ends every open long-poll at once (on shutdown). */
+  close(): void {
+    this.waiters.closeAll();
   }
 }

@@ -1,16 +1,17 @@
 // startFacade(config, deps): builds the store, the authenticator and the app from a parsed
-// config, listens, and fills the ForwardedServer cache in the background. Returns the bound address and close(), which stops accepting requests,
-// ends long-polls and streams, and stops the informer.
+// config, listens (with the configured timeouts and connection cap; the operations listener too
+// when JFO_OPS_PORT is set), and fills the caches in the background. Returns the bound addresses
+// and close(), which stops accepting requests, ends long-polls and stops the informers.
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.js';
 import { makeClients, type k8s } from '../kube/client.js';
 import type { Logger } from '../log.js';
-import { buildApp } from './app.js';
+import { buildFacade, buildOpsApp } from './app.js';
 import { Authenticator } from './auth.js';
 import type { FacadeConfig } from './config.js';
 import { KubeStore } from './kube-store.js';
+import { capConnections } from './connections.js';
 import { createMetrics } from './metrics.js';
-import { ServerService } from './server-service.js';
 import { StaticTokenFile } from './static-tokens.js';
 
 export interface FacadeDeps {
@@ -22,8 +23,16 @@ export interface FacadeDeps {
 export interface RunningFacade {
   url: string;
   port: number;
+  /** The operations listener's URL and port, when JFO_OPS_PORT is set. */
+  opsUrl?: string;
+  opsPort?: number;
   close(): Promise<void>;
 }
+
+const urlOf = (host: string, port: number) => {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
+};
 
 export async function startFacade(
   config: Readonly<FacadeConfig>,
@@ -45,21 +54,29 @@ export async function startFacade(
     log,
     metrics,
   });
-  const service = new ServerService({ store, clock, metrics, caps: config.eventCaps });
-  const app = await buildApp({
-    service,
+  const app = await buildFacade({
     store,
     auth,
     metrics,
     clock,
     log,
+    caps: config.eventCaps,
     bodyLimitBytes: config.bodyLimitBytes,
     maxWaitSeconds: config.maxWaitSeconds,
-    streamMaxSeconds: config.streamMaxSeconds,
+    http: config.http,
   });
+  const ops =
+    config.opsPort === undefined ? undefined : await buildOpsApp(app, metrics, config.http);
+  const refused = () =>
+    log.warn('Refused a connection: every connection is busy', {
+      maxConnections: config.http.maxConnections,
+    });
+  capConnections(app.server, config.http.maxConnections, refused);
   try {
     await app.listen({ host: config.httpHost, port: config.httpPort });
+    await ops?.listen({ host: config.opsHost, port: config.opsPort });
   } catch (err) {
+    await app.close();
     tokens?.stop();
     throw err;
   }
@@ -72,17 +89,21 @@ export async function startFacade(
       log.debug('ForwardedServer cache stopped before it synced', { error: String(err) }),
   );
   const port = (app.server.address() as AddressInfo).port;
-  const host = config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost;
+  const opsPort = ops && (ops.server.address() as AddressInfo).port;
   log.info('Facade listening', {
     namespace: config.namespace,
     port,
+    opsPort: opsPort ?? null,
     hub: config.hubApiUrl ?? null,
   });
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: urlOf(config.httpHost, port),
     port,
+    opsUrl: opsPort === undefined ? undefined : urlOf(config.opsHost, opsPort),
+    opsPort,
     async close() {
       await app.close();
+      await ops?.close();
       tokens?.stop();
       await store.close();
     },

@@ -1,6 +1,6 @@
 // What the facade needs from its storage: the ForwardedServers and JumpNodes of one namespace.
-// KubeStore (kube-store.ts) is the real one; MemoryStore (memory-store.ts) keeps the same
-// contract in memory for unit tests.
+// KubeStore (kube-store.ts) is the real one; the unit tests' MemoryStore
+// (test/unit/facade-memory-store.ts) keeps the same contract in memory.
 //
 // Contract shared by both:
 //   - every write takes the resourceVersion it was computed from and fails with
@@ -8,8 +8,9 @@
 //     re-read, decide again and retry; `create` fails with 'conflict' when the name exists;
 //   - `applyStatus` replaces exactly the facade-owned status fields (events, eventsDropped,
 //     terminalEvent): a field left out is removed, other writers' fields are untouched;
-//   - failures are StoreErrors: 'notFound', 'invalid' (the API refused the content; the message
-//     names the field), 'unavailable' (anything else).
+//   - failures are StoreErrors: 'notFound', 'invalid' (the API's validation refused a value; the
+//     message names the field), 'rejected' (the API could not take the request at all),
+//     'unavailable' (anything else).
 import type {
   ForwardedServer,
   ForwardedServerSpec,
@@ -38,11 +39,12 @@ export interface ServerStore {
   applyStatus(name: string, rv: string, status: FacadeStatus): Promise<ForwardedServer>;
   /** Deletes; `rv` (optional) is a precondition. Resolves false if it did not exist. */
   delete(name: string, rv?: string): Promise<boolean>;
-  jumpNodes(): Promise<JumpNode[]>;
+  /** The JumpNodes of the namespace: from a cache once it is filled, unless `fresh`. */
+  jumpNodes(fresh?: boolean): Promise<JumpNode[]>;
   annotateJumpNode(name: string, annotations: Record<string, string>): Promise<void>;
   /** Calls `fn` after every change of the named server (including deletion). */
   subscribe(name: string, fn: () => void): () => void;
-  /** True once the cache holds a complete list. */
+  /** True once the caches hold complete lists. */
   ready(): boolean;
   start(): Promise<void>;
   close(): Promise<void>;

@@ -329,6 +329,43 @@ describe('setuptunnel, servers, recreateforward, cancel, delete', () => {
     expect((await call('GET', '/api/recreateforward/unknown-node', T.node)).status).toBe(404);
   });
 
+  it('PATCH sets the target of a start once, with a JumpNode created a moment before', async () => {
+    await clients.jumpNodes.create(ns.name, {
+      apiVersion: API_VERSION,
+      kind: 'JumpNode',
+      metadata: { name: 'late-login' },
+      spec: {
+        host: 'late.example.org',
+        username: 'tunnel',
+        privateKeySecretRef: { name: 'late-ssh' },
+        insecureSkipHostKeyCheck: true,
+        aliases: ['late'],
+      },
+    });
+    expect((await put('gina', 'nb', { userId: 7, startId: 'p1' })).status).toBe(201);
+    const target = { host: 'node007.hpc.example.org', port: 40001 };
+    const path = '/api/forwardedservers/gina/nb';
+    const first = await call('PATCH', path, T.hub, { startId: 'p1', target, jumpNode: 'late' });
+    expect(first.status).toBe(200);
+    expect(first.json).toMatchObject({ name: serverName('gina', 'nb'), startId: 'p1' });
+    expect((await fs(serverName('gina', 'nb'))).spec).toMatchObject({
+      target,
+      jumpNodeRef: { name: 'late-login' },
+    });
+    const again = await call('PATCH', path, T.hub, {
+      startId: 'p1',
+      target: { host: 'elsewhere', port: 1 },
+    });
+    expect(again.status).toBe(200);
+    expect((await fs(serverName('gina', 'nb'))).spec.target).toEqual(target);
+    const stale = await call('PATCH', path, T.hub, { startId: 'p0', target });
+    expect(stale.status).toBe(409);
+    expect(
+      (await call('PATCH', '/api/forwardedservers/gina/none', T.hub, { startId: 'p1', target }))
+        .status,
+    ).toBe(404);
+  });
+
   it('DELETE removes the ForwardedServer (204), then 404', async () => {
     expect((await call('DELETE', '/api/forwardedservers/frank/nb', T.hub)).status).toBe(204);
     await expect(fs(serverName('frank', 'nb'))).rejects.toThrow();

@@ -157,7 +157,6 @@ describe('helm lint', () => {
           eventsMaxCount: 50,
           eventsMaxBytes: 65536,
           maxWaitSeconds: 30,
-          streamMaxSeconds: 600,
           service: { type: 'NodePort', port: 80 },
         },
       }),

@@ -1,6 +1,7 @@
 // The facade's HTTP behaviour in-process (inject) over a MemoryStore: every endpoint's success
 // and error cases. The same behaviour against the real API server: test/integration/facade-api.
 import { RESTARTED_AT_ANNOTATION } from '../../src/api/types.js';
+import { StoreError } from '../../src/facade/errors.js';
 import { auth, jumpNode, makeHarness, putServer, TOKENS, type Harness } from './facade-helpers.js';
 
 let h: Harness;
@@ -316,6 +317,71 @@ describe('POST/GET progress events', () => {
     expect(fs.status!.events![0]!.message).toBe('event 900');
     expect(fs.status!.events![99]!.message).toBe('event 999');
     expect(fs.status!.eventsDropped).toBe(900);
+  }, 120_000); // 1000 sequential requests: longer than jest's default 5 s on a loaded machine
+
+  it('a status write the API refuses fails only the request that caused it, without its text', async () => {
+    const refused: number[] = [];
+    h.store.refuseStatus = (status) => {
+      if (!status.events.some((e) => e.message === 'poison')) return undefined;
+      refused.push(status.events.length);
+      return new StoreError('rejected', 'error decoding YAML: invalid UTF-8 in the request body');
+    };
+    const post = (message: string) =>
+      send({ method: 'POST', url: EVENTS, token: TOKENS.aliceServer, payload: { message } });
+    const answers = await Promise.all([
+      ...['a', 'b', 'c', 'd', 'e'].map(post),
+      post('poison'),
+      ...['f', 'g', 'h', 'i', 'j'].map(post),
+    ]);
+    expect(answers.map((a) => a.statusCode)).toEqual([
+      ...Array(5).fill(204),
+      400,
+      ...Array(5).fill(204),
+    ]);
+    expect(answers[5]!.json()).toEqual({
+      status: 400,
+      message: 'Bad Request: the Kubernetes API refused the request',
+    });
+    expect((await events()).map((e) => e.message).sort()).toEqual([...'abcdefghij']);
+    expect(refused.length).toBeGreaterThan(0);
+  });
+
+  it.each<[string, StoreError, number, string]>([
+    [
+      'an unreachable API',
+      new StoreError('unavailable', 'connect ECONNREFUSED 10.96.0.1:443'),
+      503,
+      'Kubernetes API unavailable, try again',
+    ],
+    [
+      'endless conflicts',
+      new StoreError(
+        'conflict',
+        'Operation cannot be fulfilled on forwardedservers.forward.hub.jupyter.org "jupyter-alice--x"',
+      ),
+      503,
+      'Too many concurrent changes, try again',
+    ],
+    [
+      'a vanished object',
+      new StoreError(
+        'notFound',
+        'forwardedservers.forward.hub.jupyter.org "jupyter-alice--x" not found',
+      ),
+      404,
+      'Not found',
+    ],
+  ])('%s: the client sees a fixed text, never the store’s', async (_n, err, status, message) => {
+    h.store.beforeWrite = () => {
+      throw err;
+    };
+    const res = await send({
+      method: 'POST',
+      url: EVENTS,
+      token: TOKENS.aliceServer,
+      payload: { progress: 1 },
+    });
+    expect(res.json()).toEqual({ status, message });
   });
 
   it('200 concurrent posts lose nothing, even when another writer interferes', async () => {

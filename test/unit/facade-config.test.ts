@@ -22,7 +22,15 @@ describe('parseFacadeConfig', () => {
       staticTokensReloadMs: 10000,
       bodyLimitBytes: 262144,
       maxWaitSeconds: 60,
-      streamMaxSeconds: 900,
+      http: {
+        requestTimeoutMs: 30000,
+        headersTimeoutMs: 10000,
+        keepAliveTimeoutMs: 72000,
+        idleTimeoutMs: 120000,
+        maxConnections: 2048,
+      },
+      opsPort: undefined,
+      opsHost: '0.0.0.0',
       eventCaps: { maxCount: 100, maxBytes: 131072 },
       logLevel: 'info',
     });
@@ -42,8 +50,24 @@ describe('parseFacadeConfig', () => {
       JFO_EVENTS_MAX_COUNT: '200',
       JFO_EVENTS_MAX_BYTES: '65536',
       JFO_LOG_LEVEL: 'debug',
+      JFO_HTTP_REQUEST_TIMEOUT_SECONDS: '20',
+      JFO_HTTP_HEADERS_TIMEOUT_SECONDS: '0.5',
+      JFO_HTTP_KEEPALIVE_TIMEOUT_SECONDS: '4',
+      JFO_HTTP_IDLE_TIMEOUT_SECONDS: '61',
+      JFO_HTTP_MAX_CONNECTIONS: '50',
+      JFO_OPS_PORT: '9090',
+      JFO_OPS_HOST: '10.0.0.1',
     });
     expect(c).toMatchObject({
+      http: {
+        requestTimeoutMs: 20000,
+        headersTimeoutMs: 500,
+        keepAliveTimeoutMs: 4000,
+        idleTimeoutMs: 61000,
+        maxConnections: 50,
+      },
+      opsPort: 9090,
+      opsHost: '10.0.0.1',
       httpHost: '127.0.0.1',
       httpPort: 9000,
       hubApiUrl: undefined,
@@ -68,6 +92,18 @@ describe('parseFacadeConfig', () => {
     [{ ...base, JFO_LOG_LEVEL: 'loud' }, /JFO_LOG_LEVEL/],
     [{ ...base, JFO_HUB_API_URL: 'hub:8081' }, /JFO_HUB_API_URL must be/],
     [{ ...base, JFO_HUB_API_URL: 'ftp://hub/api' }, /http or https/],
+    [{ ...base, JFO_HTTP_MAX_CONNECTIONS: '0' }, /JFO_HTTP_MAX_CONNECTIONS must be an integer/],
+    [{ ...base, JFO_HTTP_REQUEST_TIMEOUT_SECONDS: 'soon' }, /JFO_HTTP_REQUEST_TIMEOUT_SECONDS/],
+    [
+      { ...base, JFO_HTTP_HEADERS_TIMEOUT_SECONDS: '40' },
+      /HEADERS_TIMEOUT_SECONDS must not exceed JFO_HTTP_REQUEST_TIMEOUT_SECONDS/,
+    ],
+    [
+      { ...base, JFO_HTTP_IDLE_TIMEOUT_SECONDS: '60' },
+      /IDLE_TIMEOUT_SECONDS must exceed JFO_MAX_WAIT_SECONDS/,
+    ],
+    [{ ...base, JFO_OPS_PORT: '8080' }, /JFO_OPS_PORT must differ/],
+    [{ ...base, JFO_OPS_PORT: 'metrics' }, /JFO_OPS_PORT must be an integer/],
   ])('refuses %j', (env, message) => {
     expect(() => parseFacadeConfig(env)).toThrow(message);
   });

@@ -79,6 +79,25 @@ describe('ingestEvent', () => {
     ],
     ['<iframe src="https://evil"></iframe><style>body{}</style>t', 't'],
     ['<div onclick="x()">d</div>', '<div>d</div>'],
+    // Reverse tabnabbing: a link opening another tab gets no handle on the spawn page.
+    [
+      '<a href="https://example.org" target="_blank">l</a>',
+      '<a href="https://example.org" target="_blank" rel="noopener noreferrer">l</a>',
+    ],
+    [
+      '<a href="https://example.org" target="_blank" rel="opener">l</a>',
+      '<a href="https://example.org" target="_blank" rel="noopener noreferrer">l</a>',
+    ],
+    // CSS: allow-listed properties with allow-listed values only.
+    ['<span style="color:expression(alert(1))">a</span>', '<span>a</span>'],
+    ['<span style="cursor:none">a</span>', '<span>a</span>'],
+    ['<span style="color: \\65 xpression(alert(1))">a</span>', '<span>a</span>'],
+    ['<div style="background-color: url(https://evil/x.png)">a</div>', '<div>a</div>'],
+    ['<p style="position: fixed; top: 0; width: 100%">a</p>', '<p>a</p>'],
+    [
+      '<summary style="color: red; font-weight: bold; cursor: pointer;">O3</summary>',
+      '<summary style="color:red;font-weight:bold;cursor:pointer">O3</summary>',
+    ],
   ])('sanitises %s', (html, expected) => {
     expect(ingestEvent({ html_message: html }, now).event.html_message).toBe(expected);
   });

@@ -1,16 +1,15 @@
-// Builds the facade app in-process over a MemoryStore with static tokens (no hub), for the
-// facade's unit tests.
+// Builds the facade app in-process (buildFacade) over a MemoryStore with static tokens (no hub),
+// for the facade's unit tests.
 import type { FastifyInstance } from 'fastify';
 import { FakeClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import type { ForwardedServer, JumpNode } from '../../src/api/types.js';
 import { DEFAULT_EVENT_CAPS, type EventCaps } from '../../src/resources/events.js';
-import { buildApp } from '../../src/facade/app.js';
+import { buildFacade, type HttpLimits } from '../../src/facade/app.js';
 import { Authenticator } from '../../src/facade/auth.js';
-import { MemoryStore } from '../../src/facade/memory-store.js';
 import { createMetrics, type FacadeMetrics } from '../../src/facade/metrics.js';
-import { ServerService } from '../../src/facade/server-service.js';
 import { parseStaticTokens, sha256 } from '../../src/facade/static-tokens.js';
+import { MemoryStore } from './facade-memory-store.js';
 
 /** Static tokens by role; each value is the token itself. */
 export const TOKENS = {
@@ -20,6 +19,7 @@ export const TOKENS = {
   aliceServer: 'alice-server-token-0123456789',
   aliceUser: 'alice-user-token-0123456789ab',
   nothing: 'no-scopes-token-0123456789ab',
+  prometheus: 'prometheus-token-0123456789ab',
 } as const;
 
 const TOKEN_FILE = `
@@ -29,6 +29,7 @@ node: {token: ${TOKENS.node}, scopes: ["custom:sshnode:restart"]}
 alice-server: {token: ${TOKENS.aliceServer}, scopes: ["access:servers!server=alice/x", "users:activity!user=alice"]}
 alice-user: {token: ${TOKENS.aliceUser}, scopes: ["read:servers!user=alice", "access:servers!user=alice"]}
 nothing: {token: ${TOKENS.nothing}, scopes: ["read:users:name"]}
+prometheus: {token: ${TOKENS.prometheus}, scopes: ["read:metrics"]}
 `;
 
 export interface Harness {
@@ -40,7 +41,7 @@ export interface Harness {
 }
 
 export async function makeHarness(
-  opts: { caps?: EventCaps; bodyLimitBytes?: number } = {},
+  opts: { caps?: EventCaps; bodyLimitBytes?: number; http?: HttpLimits } = {},
 ): Promise<Harness> {
   const store = new MemoryStore('ns');
   const clock = new FakeClock(Date.UTC(2025, 0, 21, 10, 11, 12, 345));
@@ -55,21 +56,16 @@ export async function makeHarness(
     log,
     metrics,
   });
-  const service = new ServerService({
-    store,
-    clock,
-    metrics,
-    caps: opts.caps ?? DEFAULT_EVENT_CAPS,
-    writeAttempts: 10,
-  });
-  const app = await buildApp({
-    service,
+  const app = await buildFacade({
     store,
     auth,
     metrics,
     clock,
     log,
+    caps: opts.caps ?? DEFAULT_EVENT_CAPS,
+    writeAttempts: 10,
     bodyLimitBytes: opts.bodyLimitBytes ?? 262144,
+    http: opts.http,
   });
   await app.ready();
   return { app, store, clock, metrics, close: () => app.close() };

@@ -120,7 +120,110 @@ describe('PUT /api/forwardedservers', () => {
   });
 });
 
-describe('GET, long-poll, progress stream, cancel, delete', () => {
+describe('PATCH /api/forwardedservers (the target of a start, set once)', () => {
+  const patch = (payload: unknown, url = URL, token: string = TOKENS.hub) =>
+    h.app.inject({ method: 'PATCH', url, headers: auth(token), payload: payload as string });
+  const spec = async () => (await h.store.get('jupyter-alice--x'))!.spec;
+  const target = { host: 'node042.hpc.example.org', port: 43127 };
+
+  beforeEach(async () => {
+    h.store.putJumpNode(jumpNode('other'));
+    await putServer(h, 'alice', 'x');
+  });
+
+  it('sets the target and the JumpNode of a server without one (200, the server view)', async () => {
+    const res = await patch({ startId: 'start1', target, jumpNode: 'hpc' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ name: 'jupyter-alice--x', startId: 'start1', active: true });
+    expect(await spec()).toMatchObject({ target, jumpNodeRef: { name: 'hpc-login' } });
+  });
+
+  it('keeps a target already set (200 either way) and a JumpNode already set', async () => {
+    await put({ userId: 1, startId: 'start1', jumpNode: 'other' });
+    expect((await patch({ startId: 'start1', target, jumpNode: 'hpc' })).statusCode).toBe(200);
+    expect(await spec()).toMatchObject({ target, jumpNodeRef: { name: 'other' } });
+    const again = await patch({ startId: 'start1', target: { host: 'elsewhere', port: 1 } });
+    expect(again.statusCode).toBe(200);
+    expect((await spec()).target).toEqual(target);
+  });
+
+  it('concurrent PATCHes of one start: exactly one target wins', async () => {
+    const hosts = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
+    const answers = await Promise.all(
+      hosts.map((host) => patch({ startId: 'start1', target: { host, port: 9 } })),
+    );
+    expect(answers.map((r) => r.statusCode)).toEqual(hosts.map(() => 200));
+    const won = (await spec()).target!;
+    expect(hosts).toContain(won.host);
+  });
+
+  it('leaves a stopping server as it is (200)', async () => {
+    await h.app.inject({ method: 'POST', url: `${URL}/cancel`, headers: auth(TOKENS.hub) });
+    const res = await patch({ startId: 'start1', target });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ cancelRequested: true, active: false });
+    expect((await spec()).target).toBeUndefined();
+  });
+
+  it.each<[string, unknown, string, number, RegExp]>([
+    ['another start', { startId: 'other', target }, URL, 409, /not the current start/],
+    [
+      'an unknown server',
+      { startId: 'start1', target },
+      '/api/forwardedservers/alice/zzz',
+      404,
+      /No server 'zzz'/,
+    ],
+    ['no target', { startId: 'start1' }, URL, 400, /target/],
+    ['no startId', { target }, URL, 400, /startId/],
+    [
+      'an unknown field',
+      { startId: 'start1', target, userId: 2 },
+      URL,
+      400,
+      /additional properties/,
+    ],
+    [
+      'a port out of range',
+      { startId: 'start1', target: { host: 'h', port: 0 } },
+      URL,
+      400,
+      /port/,
+    ],
+    [
+      'a host that is no host',
+      { startId: 'start1', target: { host: 'h;id', port: 1 } },
+      URL,
+      400,
+      /spec.target.host: must be a DNS name or an IP address/,
+    ],
+    [
+      'an unknown JumpNode',
+      { startId: 'start1', target, jumpNode: 'nowhere' },
+      URL,
+      400,
+      /No JumpNode/,
+    ],
+  ])('refuses %s', async (_name, payload, url, status, message) => {
+    const before = await spec();
+    const res = await patch(payload, url);
+    expect(res.statusCode).toBe(status);
+    expect(res.json()).toEqual({ status, message: expect.stringMatching(message) });
+    expect(await spec()).toEqual(before);
+  });
+
+  it('needs the servers scope for that user', async () => {
+    expect((await patch({ startId: 'start1', target }, URL, TOKENS.aliceUser)).statusCode).toBe(
+      403,
+    );
+    expect((await patch({ startId: 'start1', target }, URL, TOKENS.aliceServer)).statusCode).toBe(
+      403,
+    );
+    expect((await spec()).target).toBeUndefined();
+  });
+});
+
+describe('GET, long-poll, cancel, delete', () => {
   beforeEach(() => putServer(h, 'alice', 'x'));
 
   it('GET returns the view; 404 for an unknown server', async () => {
@@ -162,37 +265,11 @@ describe('GET, long-poll, progress stream, cancel, delete', () => {
     expect(res.statusCode).toBe(400);
   });
 
-  it('streams progress as text/event-stream and ends with the terminal event', async () => {
-    await postEvent({ progress: 10, message: 'one' });
-    await postEvent({ progress: 20, message: 'two' });
-    const streaming = h.app.inject({
-      method: 'GET',
-      url: `${URL}/progress`,
-      headers: auth(TOKENS.hub),
-    });
-    await new Promise((r) => setTimeout(r, 20));
-    await postEvent({ progress: 30, message: 'three' });
-    await postEvent({ failed: true, progress: 100, message: 'gone' });
-    const res = await streaming;
-    expect(res.headers['content-type']).toBe('text/event-stream');
-    const messages = res.body.split('\n\n').filter(Boolean);
-    expect(messages).toEqual([
-      'id: 1\ndata: {"progress":10,"message":"one","html_message":"one"}',
-      'id: 2\ndata: {"progress":20,"message":"two","html_message":"two"}',
-      'id: 3\ndata: {"progress":30,"message":"three","html_message":"three"}',
-      'data: {"progress":100,"message":"gone","failed":true,"html_message":"gone"}',
-    ]);
-  });
-
-  it('resumes the stream after Last-Event-ID and ends when the server is Ready', async () => {
-    for (const m of ['a', 'b', 'c']) await postEvent({ message: m });
-    h.store.setStatus('jupyter-alice--x', { phase: 'Ready' });
-    const res = await h.app.inject({
-      method: 'GET',
-      url: `${URL}/progress`,
-      headers: { ...auth(TOKENS.hub), 'last-event-id': '2' },
-    });
-    expect(res.body).toBe('id: 3\ndata: {"message":"c","html_message":"c"}\n\n');
+  it('a named server called "progress" is an ordinary server (no stream shadows its path)', async () => {
+    await putServer(h, 'alice', 'progress');
+    const res = await get('/api/forwardedservers/alice/progress');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ name: 'jupyter-alice--progress', serverName: 'progress' });
   });
 
   it('cancel is 202 and idempotent; a stale start_id is 409', async () => {
@@ -220,12 +297,24 @@ describe('GET, long-poll, progress stream, cancel, delete', () => {
 });
 
 describe('operations endpoints', () => {
-  it('serves healthz, readyz, metrics and an OpenAPI 3 document without a token', async () => {
+  it('serves healthz and readyz without a token; metrics need read:metrics, OpenAPI a valid token', async () => {
     expect((await h.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
     expect((await h.app.inject({ url: '/readyz' })).statusCode).toBe(200);
-    const metrics = await h.app.inject({ url: '/metrics' });
+    for (const url of ['/metrics', '/openapi.json']) {
+      const anonymous = await h.app.inject({ url });
+      expect(anonymous.statusCode).toBe(403);
+      expect(anonymous.body).not.toContain('jfo_facade_');
+    }
+    const denied = await h.app.inject({ url: '/metrics', headers: auth(TOKENS.hub) });
+    expect(denied.json()).toEqual({
+      status: 403,
+      message: expect.stringMatching(/requires any of \[read:metrics\]/),
+    });
+    const metrics = await h.app.inject({ url: '/metrics', headers: auth(TOKENS.prometheus) });
     expect(metrics.body).toContain('jfo_facade_http_requests_total');
-    const doc = (await h.app.inject({ url: '/openapi.json' })).json();
+    const doc = (
+      await h.app.inject({ url: '/openapi.json', headers: auth(TOKENS.nothing) })
+    ).json();
     expect(doc.openapi).toBe('3.0.3');
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining([
@@ -234,8 +323,9 @@ describe('operations endpoints', () => {
         '/api/servers',
         '/api/recreateforward/{node}',
         '/api/forwardedservers/{user}/{server}',
-        '/api/forwardedservers/{user}/{server}/progress',
       ]),
     );
+    expect(Object.keys(doc.paths)).not.toContain('/api/forwardedservers/{user}/{server}/progress');
+    expect(doc.paths['/api/forwardedservers/{user}'].patch.requestBody).toBeDefined();
   });
 });

@@ -1,7 +1,9 @@
 // The reference's hub endpoints (spec §1.1-1.5), at the facade's root instead of under /hub.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ingestEvent } from '../event-ingest.js';
+// Thin handlers over `app.service`; the hooks have authenticated the caller and, for routes with
+// `lookup`, found the server.
+import type { FastifyPluginAsync } from 'fastify';
 import { badRequest, conflict } from '../errors.js';
+import { callbackStartId, foundServer, withServer } from '../request.js';
 import { parseServiceAddress } from '../server-logic.js';
 import { eventsView } from '../view.js';
 import {
@@ -10,44 +12,18 @@ import {
   eventBody,
   eventsResponse,
   nodeParams,
-  serverParams,
   setupTunnelBody,
   startIdQuerystring,
-  userParams,
 } from '../schemas.js';
-import type { RouteDeps } from '../app.js';
 
 const HUB = ['JupyterHub-compatible'];
 const SETUPTUNNEL_FIELDS = new Set(['service', 'ssh_node', 'start_id']);
 
-/** `/:user` and `/:user/:server` variants of one path (the default server has no segment). */
-export function withServer(base: string) {
-  return [
-    { url: `${base}/:user`, params: userParams },
-    { url: `${base}/:user/:server`, params: serverParams },
-  ];
-}
-
-export function pathNames(req: FastifyRequest): { user: string; server: string } {
-  const p = req.params as { user: string; server?: string };
-  return { user: p.user, server: p.server ?? '' };
-}
-
-/** The start id of a callback: `?start_id=` or the body's `start_id` (they must agree). */
-export function callbackStartId(req: FastifyRequest): string | undefined {
-  const q = (req.query as { start_id?: string }).start_id;
-  const b = (req.body as { start_id?: unknown } | undefined)?.start_id;
-  if (b !== undefined && typeof b !== 'string') throw badRequest('start_id must be a string');
-  if (q !== undefined && b !== undefined && q !== b)
-    throw badRequest('start_id in the query and in the body differ');
-  return q ?? b;
-}
-
-export function registerHubRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { service, clock } = deps;
+export const hubRoutes: FastifyPluginAsync = async (app) => {
+  const { service } = app;
   for (const { url, params } of withServer('/api/users/progress/events')) {
     app.get(url, {
-      config: { scope: 'read:servers' },
+      config: { scope: 'read:servers', lookup: true },
       schema: {
         tags: HUB,
         summary: 'Progress events of the current start (reference GET events)',
@@ -55,13 +31,12 @@ export function registerHubRoutes(app: FastifyInstance, deps: RouteDeps): void {
         response: { 200: eventsResponse, ...errorResponses },
       },
       handler: async (req, reply) => {
-        const { user, server } = pathNames(req);
         void reply.header('Cache-Control', 'no-cache');
-        return eventsView(await service.find(user, server));
+        return eventsView(foundServer(req));
       },
     });
     app.post(url, {
-      config: { scope: 'access:servers', jsonBody: true },
+      config: { scope: 'access:servers', jsonBody: true, lookup: true },
       schema: {
         tags: HUB,
         summary: 'Post a progress event; `failed: true` cancels the start',
@@ -74,14 +49,9 @@ export function registerHubRoutes(app: FastifyInstance, deps: RouteDeps): void {
         },
       },
       handler: async (req, reply) => {
-        const { user, server } = pathNames(req);
-        await service.find(user, server);
         const startId = callbackStartId(req);
-        const { event, failed } = ingestEvent(
-          req.body as Record<string, unknown>,
-          new Date(clock.now()),
-        );
-        const outcome = await service.postEvent(user, server, { event, failed, startId });
+        const body = req.body as Record<string, unknown>;
+        const outcome = await service.postEvent(foundServer(req), body, startId);
         if (outcome === 'staleStart')
           throw conflict(`start_id ${JSON.stringify(startId)} is not the current start`);
         void reply.header('Cache-Control', 'no-cache').code(204).send();
@@ -91,7 +61,7 @@ export function registerHubRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   for (const { url, params } of withServer('/api/users/setuptunnel')) {
     app.post(url, {
-      config: { scope: 'access:servers', jsonBody: true },
+      config: { scope: 'access:servers', jsonBody: true, lookup: true },
       schema: {
         tags: HUB,
         summary: 'Report where the notebook listens (sets spec.target)',
@@ -101,8 +71,6 @@ export function registerHubRoutes(app: FastifyInstance, deps: RouteDeps): void {
         response: { 204: empty('Target set'), ...errorResponses },
       },
       handler: async (req, reply) => {
-        const { user, server } = pathNames(req);
-        await service.find(user, server);
         const body = req.body as { service?: string; ssh_node?: string };
         const refused = Object.keys(body).filter((k) => !SETUPTUNNEL_FIELDS.has(k));
         if (refused.length)
@@ -113,7 +81,7 @@ export function registerHubRoutes(app: FastifyInstance, deps: RouteDeps): void {
         if (body.service === undefined)
           throw badRequest('Bad Request: service ("host:port") is required');
         const target = parseServiceAddress(body.service);
-        await service.setupTunnel(user, server, target, body.ssh_node, callbackStartId(req));
+        await service.setupTunnel(foundServer(req), target, body.ssh_node, callbackStartId(req));
         void reply.code(204).send();
       },
     });
@@ -155,4 +123,4 @@ export function registerHubRoutes(app: FastifyInstance, deps: RouteDeps): void {
         return service.recreateForward(node);
       },
     });
-}
+};

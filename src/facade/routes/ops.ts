@@ -1,11 +1,22 @@
-// Unauthenticated operational endpoints: liveness, readiness, Prometheus metrics and the OpenAPI
-// document.
-import type { FastifyInstance } from 'fastify';
-import type { RouteDeps } from '../app.js';
+// Operational endpoints: liveness and readiness (never need a token: probes), Prometheus metrics
+// and the OpenAPI document. On the API listener `protect` is set: /metrics needs a token with
+// JupyterHub's `read:metrics` scope and /openapi.json any valid token. The separate operations
+// listener (JFO_OPS_PORT, not exposed by the Service) serves all four without a token.
+import type { FastifyPluginAsync } from 'fastify';
+import type { FacadeMetrics } from '../metrics.js';
+import { errorResponses } from '../schemas.js';
+
+export interface OpsOptions {
+  metrics: FacadeMetrics;
+  ready: () => boolean;
+  openapi: () => unknown;
+  protect: boolean;
+}
 
 const OPS = ['Operations'];
+export const METRICS_SCOPE = 'read:metrics';
 
-export function registerOpsRoutes(app: FastifyInstance, deps: RouteDeps): void {
+export const opsRoutes: FastifyPluginAsync<OpsOptions> = async (app, opts) => {
   const status = { type: 'object', properties: { status: { type: 'string' } } } as const;
   // security: [] documents that these need no token.
   app.get('/healthz', {
@@ -16,30 +27,36 @@ export function registerOpsRoutes(app: FastifyInstance, deps: RouteDeps): void {
     schema: {
       tags: OPS,
       security: [],
-      summary: 'Ready once the ForwardedServer cache is filled',
+      summary: 'Ready once the ForwardedServer and JumpNode caches are filled',
       response: { 200: status, 503: status },
     },
     handler: async (_req, reply) => {
-      if (deps.store.ready()) return { status: 'ok' };
+      if (opts.ready()) return { status: 'ok' };
       void reply.code(503);
       return { status: 'starting' };
     },
   });
   app.get('/metrics', {
+    config: opts.protect ? { scope: METRICS_SCOPE, target: 'global' } : {},
     schema: {
       tags: OPS,
-      security: [],
-      summary: 'Prometheus metrics',
-      produces: ['text/plain'],
-      response: { 200: { type: 'string' } },
+      summary: `Prometheus metrics (scope ${METRICS_SCOPE})`,
+      response: {
+        200: {
+          description: 'The Prometheus text format',
+          content: { 'text/plain': { schema: { type: 'string' } } },
+        },
+        403: errorResponses[403],
+      },
     },
     handler: async (_req, reply) => {
-      void reply.type(deps.metrics.registry.contentType);
-      return deps.metrics.registry.metrics();
+      void reply.type(opts.metrics.registry.contentType);
+      return opts.metrics.registry.metrics();
     },
   });
   app.get('/openapi.json', {
+    config: opts.protect ? { authenticated: true } : {},
     schema: { hide: true },
-    handler: async () => app.swagger(),
+    handler: async () => opts.openapi(),
   });
-}
+};

@@ -1,9 +1,10 @@
-// An in-memory ServerStore with the same contract as KubeStore (store.ts): resourceVersion
-// preconditions, 'conflict' on stale writes and existing names, change notifications. Used by
-// the facade's unit tests; the real behaviour is proven against the API server.
-import type { ForwardedServer, ForwardedServerSpec, JumpNode } from '../api/types.js';
-import { StoreError } from './errors.js';
-import type { FacadeStatus, ServerStore } from './store.js';
+// An in-memory ServerStore with the same contract as KubeStore (src/facade/store.ts):
+// resourceVersion preconditions, 'conflict' on stale writes and existing names, change
+// notifications. A test double for the facade's unit tests; the real behaviour is proven against
+// the API server (test/integration/facade-*).
+import type { ForwardedServer, ForwardedServerSpec, JumpNode } from '../../src/api/types.js';
+import { StoreError } from '../../src/facade/errors.js';
+import type { FacadeStatus, ServerStore } from '../../src/facade/store.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -14,6 +15,8 @@ export class MemoryStore implements ServerStore {
   private rv = 0;
   /** Test hook: called before every write; may throw to simulate failures or interleave writes. */
   beforeWrite?: (op: string, name: string) => void | Promise<void>;
+  /** Test hook: a status write for which this returns an error fails with it. */
+  refuseStatus?: (status: FacadeStatus) => StoreError | undefined;
   writes = 0;
 
   constructor(readonly namespace = 'test') {}
@@ -72,6 +75,8 @@ export class MemoryStore implements ServerStore {
   }
   async applyStatus(name: string, rv: string, status: FacadeStatus) {
     const old = await this.current('applyStatus', name, rv);
+    const refusal = this.refuseStatus?.(status);
+    if (refusal) throw refusal;
     const { events: _e, eventsDropped: _d, terminalEvent: _t, ...others } = old.status ?? {};
     return this.save({ ...old, status: { ...others, ...clone(status) } });
   }
