@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// `npm test`: type-check, lint, build, then every test suite (jest: unit, integration against the
+// `npm test`: type-check, lint, the import-cycle check, build, then every test suite (jest: unit, integration against the
 // real control plane, e2e; pytest: the Python spawner). Runs all of them even when one fails and
 // ends with one plain line "N passed, N failed" that counts individual tests, where type-check,
-// lint and build count as one test each.
+// lint, the cycle check and build count as one test each.
 //
 // Arguments are passed to jest (e.g. `npm test -- test/unit/names.test.ts`); with arguments, the
 // static checks and pytest are skipped.
@@ -58,6 +58,9 @@ if (!focused) {
   await check('typecheck (tsc --noEmit)', bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']);
   await check('lint (eslint)', bin('eslint'), ['.']);
   await check('format (prettier --check)', bin('prettier'), ['--check', '.']);
+  await check('no import cycles in src/', process.execPath, [
+    join(root, 'scripts', 'check-cycles.mjs'),
+  ]);
 }
 // The build is needed by tests that start `node dist/cli.js` as a separate process.
 await check('build (tsc)', bin('tsc'), ['-p', 'tsconfig.build.json']);

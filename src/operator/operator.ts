@@ -19,9 +19,9 @@ import { makeEventRecorder } from '../kube/recorder.js';
 import { defaultIdentity, startLeaderElection, type LeaderElector } from '../kube/leader.js';
 import type { Logger } from '../log.js';
 import { OPERATOR_EVENT_SOURCE } from '../names.js';
+import { startHealthServer } from '../runtime/health-server.js';
 import type { OperatorConfig } from './config.js';
 import { enqueueAll, wireHandlers } from './handlers.js';
-import { startHttpServer } from './http.js';
 import { makeInformers, type Informers } from './informers.js';
 import { makeMetrics } from './metrics.js';
 
@@ -89,15 +89,17 @@ export async function startOperator(
   const { servers, nodes } = makeControllers(ctx, config.workers, metrics.observer);
   controllers.push(servers, nodes);
   wireHandlers(informers, servers, nodes);
-  const http = await startHttpServer(
-    config.httpHost,
-    config.httpPort,
-    metrics.registry,
-    {
-      unsynced: () => informers.all.filter((i) => !i.hasSynced()).map((i) => i.name),
-    },
+  // Ready once every informer has listed (a standby replica is ready too: it only waits).
+  const http = await startHealthServer({
+    host: config.httpHost,
+    port: config.httpPort,
     log,
-  );
+    registry: metrics.registry,
+    readiness: () => {
+      const waiting = informers.all.filter((i) => !i.hasSynced()).map((i) => i.name);
+      return waiting.length ? { ready: false, waitingFor: waiting } : { ready: true };
+    },
+  });
 
   let stopping: Promise<void> = Promise.resolve();
   const lead = () => {
