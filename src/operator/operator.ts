@@ -60,7 +60,7 @@ export async function startOperator(
   const informers = makeInformers(clients, {
     namespace: config.namespace,
     log,
-    resyncMs: config.resyncSeconds * 1000,
+    resyncMs: config.resyncMs,
     onResync: () => enqueueAll(informers, servers, nodes),
   });
   const controllers: Controller[] = [];
@@ -162,7 +162,7 @@ function settingsFrom(config: Readonly<OperatorConfig>): OperatorSettings {
       ...(config.runnerImagePullPolicy ? { imagePullPolicy: config.runnerImagePullPolicy } : {}),
     },
     ...(config.localUrlHost ? { localUrlHost: config.localUrlHost } : {}),
-    jumpNodeGraceMs: config.jumpNodeGraceSeconds * 1000,
+    jumpNodeGraceMs: config.jumpNodeGraceMs,
   };
 }
 
@@ -194,9 +194,9 @@ function electionTimings(config: Readonly<OperatorConfig>) {
   return {
     namespace: le.namespace,
     name: le.name,
-    leaseDurationMs: le.leaseDurationSeconds * 1000,
-    renewDeadlineMs: le.renewDeadlineSeconds * 1000,
-    retryPeriodMs: le.retryPeriodSeconds * 1000,
+    leaseDurationMs: le.leaseDurationMs,
+    renewDeadlineMs: le.renewDeadlineMs,
+    retryPeriodMs: le.retryPeriodMs,
   };
 }
 
