@@ -1,5 +1,5 @@
-// The runner survives whatever its peers do: clients that reset mid-stream (the EPIPE that killed
-// the naive forwarder), clients that never read (memory stays bounded: backpressure), and it
+// The runner survives whatever its peers do: clients that reset mid-stream (an EPIPE must not end
+// the process), clients that never read (memory stays bounded: backpressure), and it
 // drains on SIGTERM: not ready at once, open connections keep working, then a clean exit.
 import net from 'node:net';
 import {

@@ -1,4 +1,4 @@
-// The reference's hub endpoints (spec §1.1-1.5), at the facade's root instead of under /hub.
+// The reference's hub endpoints, at the facade's root instead of under /hub.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ingestEvent } from '../event-ingest.js';
 import { badRequest, conflict } from '../errors.js';
