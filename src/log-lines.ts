@@ -28,7 +28,7 @@ export function errorMessage(err: unknown): string {
 
 const LEVEL_RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
-/** JSON.stringify that never throws: an object met again (a cycle) becomes "[Circular]", a bigint a string. */
+/** JSON.stringify that never throws: an object met again (a cycle) becomes "[Circular]". */
 function stringify(entry: LogFields): string {
   const seen = new WeakSet<object>();
   return JSON.stringify(entry, (_key, value: unknown) => {
