@@ -367,7 +367,10 @@ export interface RemoteSite {
     jumpNode: string,
     opts?: { runnerPort?: number | null; spec?: Partial<ForwardedServer['spec']> },
   ): Promise<number>;
-  /** A runner process for `jumpNode` (its RBAC and token made once); close() kills it. */
+  /**
+   * A runner process for `jumpNode`, with its RBAC and token made once here unless
+   * `opts.kubeconfig` is given (e.g. for the ServiceAccount the operator made); close() kills it.
+   */
   runner(jumpNode: string, opts?: Partial<RunnerOptions>): Promise<RunnerProcess>;
   /** Starts the target again after target.stop(). */
   restartTarget(): Promise<void>;
@@ -433,10 +436,10 @@ export async function startRemoteSite(prefix: string): Promise<RemoteSite> {
       return port ?? 0;
     },
     async runner(jumpNode, opts = {}) {
-      if (!kubeconfigs.has(jumpNode))
+      if (!opts.kubeconfig && !kubeconfigs.has(jumpNode))
         kubeconfigs.set(jumpNode, runnerKubeconfig(ns, jumpNode, KEY_SECRET, tmp.path));
-      const kubeconfig = await kubeconfigs.get(jumpNode)!;
-      const r = await startRunnerProcess({ namespace: ns.name, jumpNode, kubeconfig, ...opts });
+      const kubeconfig = opts.kubeconfig ?? (await kubeconfigs.get(jumpNode)!);
+      const r = await startRunnerProcess({ namespace: ns.name, jumpNode, ...opts, kubeconfig });
       runners.push(r);
       return r;
     },
