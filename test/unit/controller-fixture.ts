@@ -22,7 +22,7 @@ import {
 } from '../../src/controller/context.js';
 import { forwardedServerReconciler } from '../../src/controller/forwardedserver.js';
 import { jumpNodeReconciler } from '../../src/controller/jumpnode.js';
-import type { EventRecorder } from '../../src/controller/recorder.js';
+import type { EventRecorder } from '../../src/kube/recorder.js';
 import type { CustomResourceClient } from '../../src/kube/client.js';
 import { silentLogger } from '../../src/log.js';
 import { LABELS, objectKey, serverResourceName } from '../../src/names.js';
