@@ -76,7 +76,7 @@ async function startBenchSshd() {
   };
 }
 
-/** The reference's ssh options (spec §3.8), with the ControlPath in our temp dir. */
+/** The reference's ssh options, with the ControlPath in our temp dir. */
 function sshArgs(sshd, extra) {
   return [
     '-f',
@@ -109,7 +109,7 @@ async function anchor(sshd, core, namespace, concurrency) {
   const t0 = performance.now();
   await pool(ids, concurrency, async (i) => {
     // A free local port, as the reference's random_port() picks one. Another process may take
-    // it before ssh binds it (the reference then fails the spawn, W-42); the anchor retries.
+    // it before ssh binds it (the reference then fails the spawn); the anchor retries.
     let port;
     for (let attempt = 0; ; attempt++) {
       port = await freePort();

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// `npm test`: type-check, lint, build, then every test suite (jest: unit, integration against the
-// real control plane, e2e; pytest: the Python spawner on JupyterHub 6 and on JupyterHub 5). Runs
-// all of them even when one fails and ends with one plain line "N passed, N failed" that counts
-// individual tests, where type-check, lint and build count as one test each.
+// `npm test`: set up what is missing (scripts/setup.sh), then type-check, lint, the import-cycle
+// check, build, and every test suite (jest: unit, integration against the real control plane,
+// e2e; pytest: the Python spawner on JupyterHub 6 and on JupyterHub 5). Runs all of them even when one fails and ends with one plain
+// line "N passed, N failed" that counts individual tests, where type-check, lint, the cycle check
+// and build count as one test each. Uses node's built-in modules only: it runs before
+// node_modules exists.
 //
 // Arguments are passed to jest (e.g. `npm test -- test/unit/names.test.ts`); with arguments, the
 // static checks and pytest are skipped.
@@ -54,10 +56,18 @@ async function check(name, cmd, argv) {
 
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
+if ((await run('bash', [join(root, 'scripts', 'setup.sh')])) !== 0) {
+  console.log('\nSet-up failed (scripts/setup.sh); no test ran.\n\n0 passed, 1 failed');
+  process.exit(1);
+}
+
 if (!focused) {
   await check('typecheck (tsc --noEmit)', bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']);
   await check('lint (eslint)', bin('eslint'), ['.']);
   await check('format (prettier --check)', bin('prettier'), ['--check', '.']);
+  await check('no import cycles in src/', process.execPath, [
+    join(root, 'scripts', 'check-cycles.mjs'),
+  ]);
 }
 // The build is needed by tests that start `node dist/cli.js` as a separate process.
 await check('build (tsc)', bin('tsc'), ['-p', 'tsconfig.build.json']);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The one entry point of the image: `jupyterhub-forward-operator <command>`. Each command's
-// module exports `main(argv): Promise<void>` and owns its configuration (parsed once from the
-// environment) and its shutdown on SIGTERM/SIGINT.
+// module exports `main(argv): Promise<void>`: it parses its configuration once from the
+// environment (an invalid one rejects: exit 1 here) and hands the rest of the process's life to
+// runComponent (runtime/component.ts). An unknown command exits 2.
 const COMMANDS: Record<
   string,
   { summary: string; load: () => Promise<{ main(argv: string[]): Promise<void> }> }

@@ -1,6 +1,25 @@
-// What the runner's data-plane thread needs of logging, without loading winston (its heap must
-// stay small, decision 0025): errorMessage, and JSON lines shaped like createLogger's (log.ts).
-import type { Logger, LogLevel } from './log.js';
+// The logger interface of every component, and a logger that writes JSON lines without any
+// dependency (the runner's data-plane thread loads only this module: its heap must stay small).
+// Messages start with a capital letter and name the object kind ("Applied Service"); object
+// identity goes into fields (`namespace`, `name`), never into the message. Errors are logged as
+// `error: errorMessage(err)`.
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export type LogFields = Record<string, unknown>;
+
+/** What code that logs needs. Fields must not be named `level`, `message` or `timestamp`. */
+export interface Logger {
+  error(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  debug(message: string, fields?: LogFields): void;
+}
+
+/** A process's own logger: `flush()` resolves once every line logged before it is written. */
+export interface RootLogger extends Logger {
+  flush(): Promise<void>;
+}
 
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
@@ -9,27 +28,47 @@ export function errorMessage(err: unknown): string {
 
 const LEVEL_RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
+/** JSON.stringify that never throws: an object met again (a cycle) becomes "[Circular]". */
+function stringify(entry: LogFields): string {
+  const seen = new WeakSet<object>();
+  return JSON.stringify(entry, (_key, value: unknown) => {
+    if (typeof value === 'bigint') return value.toString();
+    if (value instanceof Error) return { message: value.message, name: value.name };
+    if (typeof value === 'object' && value !== null) {
+      if (seen.has(value)) return '[Circular]';
+      seen.add(value);
+    }
+    return value;
+  });
+}
+
 /**
- * The same JSON lines as createLogger (level, message, timestamp and the fields), without
- * winston: for the runner's data-plane thread, whose heap must stay small (decision 0025). Only
- * error/warn/info/debug(message, fields) are implemented, which is all that code uses.
+ * One JSON object per line, `{...defaultMeta, ...fields, level, message, timestamp}`: the same
+ * lines as createLogger (log.ts). `write` is synchronous (process.stderr is, for files and pipes
+ * on Linux), so flush() has nothing left to wait for.
  */
 export function createLineLogger(
   level: LogLevel = 'info',
-  defaultMeta: Record<string, string> = {},
+  defaultMeta: LogFields = {},
   write: (line: string) => void = (line) => process.stderr.write(line),
-): Logger {
-  const at = (l: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
+): RootLogger {
+  const at = (l: LogLevel) => (message: string, fields?: LogFields) => {
     if (LEVEL_RANK[l] > LEVEL_RANK[level]) return;
-    const entry = {
-      ...defaultMeta,
-      ...fields,
-      level: l,
-      message,
-      timestamp: new Date().toISOString(),
-    };
-    write(`${JSON.stringify(entry)}\n`);
+    write(
+      `${stringify({ ...defaultMeta, ...fields, level: l, message, timestamp: new Date().toISOString() })}\n`,
+    );
   };
-  const logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
-  return logger as unknown as Logger;
+  return {
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    flush: () => Promise.resolve(),
+  };
+}
+
+/** A logger that drops everything (tests). */
+export function silentLogger(): RootLogger {
+  const drop = () => {};
+  return { error: drop, warn: drop, info: drop, debug: drop, flush: () => Promise.resolve() };
 }

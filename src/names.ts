@@ -1,6 +1,6 @@
 // One place for every name, label and selector the project derives. Pure functions.
 //
-// Server names follow the reference (ForwardBaseSpawner, spec §2.6): the template
+// Server names follow the reference (ForwardBaseSpawner): the template
 // `jupyter-{username}--{servername}` with escapism escaping (unsafe characters become `-xx` per
 // UTF-8 byte) and trailing dashes stripped. Unlike the reference, names are
 //   - always valid DNS-1035 labels of at most 63 characters, and

@@ -92,7 +92,7 @@ export const FORWARDED_SERVER_PHASES: readonly ForwardedServerPhase[] = [
   'Failed',
 ];
 
-/** A progress event, as JupyterHub's spawn page understands it (spec §2.4). */
+/** A progress event, as JupyterHub's spawn page understands it. */
 export interface ProgressEvent {
   progress?: number;
   message?: string;

@@ -1,4 +1,6 @@
 // Reading settings from the environment, shared by the operator, runner and facade configs.
+// Durations: a variable is named `*_SECONDS` and read with seconds(); inside the process every
+// duration is a number of milliseconds in a field or parameter named `*Ms`.
 // Each getter returns a value (the fallback when the variable is unset, empty or invalid) and
 // records a problem for an invalid value, so a config module can report every problem at once:
 // `if (r.problems.length) throw new Error(...)`. Pure: the environment is an argument.

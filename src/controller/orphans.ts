@@ -1,7 +1,7 @@
 // Children whose controlling owner no longer exists. The garbage collector deletes them too, but
-// it can lag (it picks up new resource types such as a just-installed CRD only periodically:
-// measured, a Service outlived its deleted ForwardedServer by 40 s on a fresh control plane);
-// deleting them as soon as the owner's deletion is seen frees ports and Services at once.
+// it can lag (it picks up new resource types such as a just-installed CRD only periodically,
+// decision 0011); deleting them as soon as the owner's deletion is seen frees ports and
+// Services at once.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { controllerOf } from '../resources/meta.js';
 import type { Cache, ControllerContext } from './context.js';

@@ -63,10 +63,10 @@ export function parseFacadeConfig(env: Env): Readonly<FacadeConfig> {
       r.optional('JFO_OPS_PORT') === undefined ? undefined : r.int('JFO_OPS_PORT', 0, 0, 65535),
     opsHost: r.string('JFO_OPS_HOST', r.string('JFO_HTTP_HOST', '0.0.0.0')),
     hubApiUrl: hubUrl(r),
-    hubTimeoutMs: r.int('JFO_HUB_TIMEOUT_SECONDS', 5, 1, 120) * 1000,
-    authCacheMs: r.int('JFO_AUTH_CACHE_SECONDS', 30, 0, 3600) * 1000,
+    hubTimeoutMs: r.seconds('JFO_HUB_TIMEOUT_SECONDS', 5, 1, 120),
+    authCacheMs: r.seconds('JFO_AUTH_CACHE_SECONDS', 30, 0, 3600),
     staticTokensPath: r.optional('JFO_STATIC_TOKENS'),
-    staticTokensReloadMs: r.int('JFO_STATIC_TOKENS_RELOAD_SECONDS', 10, 1, 3600) * 1000,
+    staticTokensReloadMs: r.seconds('JFO_STATIC_TOKENS_RELOAD_SECONDS', 10, 1, 3600),
     bodyLimitBytes: r.int('JFO_BODY_LIMIT_BYTES', 262144, 1024, 16 * 1024 * 1024),
     maxWaitSeconds: r.int('JFO_MAX_WAIT_SECONDS', 60, 1, 60),
     eventCaps: Object.freeze({

@@ -1,12 +1,11 @@
 // Turns a posted progress event into the event stored in ForwardedServer status. Pure (the time
 // is passed in).
 //
-// Kept from the reference (spec §1.2 step 7): the `<details><summary>` timestamp rule and the
-// `html_message` fallback to `message`. Not kept: unsanitised HTML (W-19: an allow-list keeps
-// `<details><summary>` and simple formatting, drops scripts, handlers and javascript: links,
-// allows a few CSS properties with allow-listed values only, and gives every link with a
-// `target` rel="noopener noreferrer"),
-// truthiness of `failed` (W-39: it must be a boolean) and arbitrary keys (only the four fields
+// Kept from the reference: the `<details><summary>` timestamp rule and the `html_message`
+// fallback to `message`. Not kept: unsanitised HTML (an allow-list keeps `<details><summary>` and
+// simple formatting, drops scripts, handlers and javascript: links, allows a few CSS properties
+// with allow-listed values only, and gives every link with a `target` rel="noopener noreferrer"),
+// truthiness of `failed` (it must be a boolean) and arbitrary keys (only the four fields
 // JupyterHub's page reads are stored; `ready` is dropped as JupyterHub's SSE handler drops it).
 import sanitizeHtml from 'sanitize-html';
 import type { ProgressEvent } from '../api/types.js';

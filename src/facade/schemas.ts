@@ -1,6 +1,6 @@
 // JSON schemas of the facade's requests and responses: fastify validates requests with them and
 // @fastify/swagger turns them into the OpenAPI document at /openapi.json. Validation does not
-// coerce types (a string "false" is not a boolean, W-39); query values are digit strings.
+// coerce types (a string "false" is not a boolean); query values are digit strings.
 import { MAX_HTML_MESSAGE, MAX_MESSAGE } from './event-ingest.js';
 
 const name = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^/]+$' } as const;

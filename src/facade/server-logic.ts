@@ -20,7 +20,7 @@ export function isActive(fs: ForwardedServer): boolean {
   return !isStopping(fs) && phase !== 'Cancelled' && phase !== 'Failed';
 }
 
-/** `{userId}_{serverName}_{startId}`, the reference's reconciliation key (spec §1.4). */
+/** `{userId}_{serverName}_{startId}`, the reference's reconciliation key. */
 export function listKey(fs: ForwardedServer): string {
   return `${fs.spec.user.id}_${fs.spec.serverName ?? ''}_${fs.spec.startId}`;
 }
@@ -76,7 +76,7 @@ export interface PendingEvent {
 
 export type EventOutcome =
   | 'stored'
-  /** A cancel or delete was already requested: answered 204, nothing stored (spec §1.2 step 3). */
+  /** A cancel or delete was already requested: answered 204, nothing stored. */
   | 'ignored'
   /** A failed event: stored as the terminal event and the start is cancelled. */
   | 'cancelled'
@@ -131,7 +131,7 @@ export function isHost(host: string): boolean {
 
 /**
  * Parses setuptunnel's `service`: `[http(s)://]host:port[/]`, IPv6 in brackets. Unlike the
- * reference's `split(":")` (W-49) every other shape is a 400 with a message, before any write.
+ * reference's `split(":")` every other shape is a 400 with a message, before any write.
  */
 export function parseServiceAddress(service: string): HostPort {
   const bare = service

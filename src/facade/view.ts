@@ -2,7 +2,7 @@
 import type { Condition, ForwardedServer, ProgressEvent } from '../api/types.js';
 import { isActive } from './server-logic.js';
 
-/** GET /api/users/progress/events/...: the reference's body (spec §1.1; the key is `active`). */
+/** GET /api/users/progress/events/...: the reference's body (the key is `active`). */
 export interface EventsView {
   events: ProgressEvent[];
   active: boolean;

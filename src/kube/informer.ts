@@ -1,7 +1,7 @@
 // A supervised informer around client-node's ListWatch (the machinery behind makeInformer).
 //
 // client-node 1.4's informer stops for good on the first watch error and can hang forever on a
-// silent half-open watch (libraries.md §2.4). This wrapper:
+// silent half-open watch. This wrapper:
 //   - restarts it after an error with capped exponential backoff and full jitter (single flight);
 //   - asks the API server to end every watch after `watchTimeoutSeconds`, so a healthy watch
 //     reconnects regularly, and treats a watch that stays silent longer than `watchdogMs` as dead:

@@ -14,8 +14,8 @@ export interface OperatorConfig {
   httpPort: number;
   logLevel: LogLevel;
   workers: number;
-  resyncSeconds: number;
-  jumpNodeGraceSeconds: number;
+  resyncMs: number;
+  jumpNodeGraceMs: number;
   localUrlHost?: string;
   podName?: string;
   podNamespace?: string;
@@ -23,9 +23,9 @@ export interface OperatorConfig {
     enabled: boolean;
     namespace: string;
     name: string;
-    leaseDurationSeconds: number;
-    renewDeadlineSeconds: number;
-    retryPeriodSeconds: number;
+    leaseDurationMs: number;
+    renewDeadlineMs: number;
+    retryPeriodMs: number;
   };
 }
 
@@ -33,16 +33,17 @@ export interface OperatorConfig {
 export const DEFAULT_IMAGE = 'jupyterhub-forward-operator:0.1.0';
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
-const MAX_INT = 2 ** 31 - 1;
+/** The longest duration a setting takes: about 24 days, the most a Node.js timer waits. */
+const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 /** Parses the environment; throws one error that lists every problem. */
 export function loadOperatorConfig(env: Env): Readonly<OperatorConfig> {
   const r = new EnvReader(env);
   const podNamespace = r.optional('JFO_POD_NAMESPACE');
   const namespace = r.optional('JFO_NAMESPACE') ?? '';
-  const leaseDurationSeconds = r.int('JFO_LEASE_DURATION_SECONDS', 15, 1, MAX_INT);
-  const renewDeadlineSeconds = r.int('JFO_RENEW_DEADLINE_SECONDS', 10, 1, MAX_INT);
-  if (renewDeadlineSeconds >= leaseDurationSeconds)
+  const leaseDurationMs = r.seconds('JFO_LEASE_DURATION_SECONDS', 15, 1, MAX_SECONDS);
+  const renewDeadlineMs = r.seconds('JFO_RENEW_DEADLINE_SECONDS', 10, 1, MAX_SECONDS);
+  if (renewDeadlineMs >= leaseDurationMs)
     r.problems.push('JFO_RENEW_DEADLINE_SECONDS must be less than JFO_LEASE_DURATION_SECONDS');
   const config: OperatorConfig = {
     namespace,
@@ -53,8 +54,8 @@ export function loadOperatorConfig(env: Env): Readonly<OperatorConfig> {
     httpPort: r.int('JFO_HTTP_PORT', 8080, 0, 65535),
     logLevel: r.oneOf('JFO_LOG_LEVEL', LOG_LEVELS, 'info'),
     workers: r.int('JFO_WORKERS', 4, 1, 64),
-    resyncSeconds: r.int('JFO_RESYNC_SECONDS', 300, 10, MAX_INT),
-    jumpNodeGraceSeconds: r.int('JFO_JUMPNODE_GRACE_SECONDS', 60, 0, MAX_INT),
+    resyncMs: r.seconds('JFO_RESYNC_SECONDS', 300, 10, MAX_SECONDS),
+    jumpNodeGraceMs: r.seconds('JFO_JUMPNODE_GRACE_SECONDS', 60, 0, MAX_SECONDS),
     localUrlHost: r.optional('JFO_LOCAL_URL_HOST'),
     podName: r.optional('JFO_POD_NAME'),
     podNamespace,
@@ -63,9 +64,9 @@ export function loadOperatorConfig(env: Env): Readonly<OperatorConfig> {
       namespace:
         r.optional('JFO_LEADER_ELECTION_NAMESPACE') ?? podNamespace ?? (namespace || 'default'),
       name: r.string('JFO_LEADER_ELECTION_NAME', 'jupyterhub-forward-operator'),
-      leaseDurationSeconds,
-      renewDeadlineSeconds,
-      retryPeriodSeconds: r.int('JFO_RETRY_PERIOD_SECONDS', 2, 1, MAX_INT),
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs: r.seconds('JFO_RETRY_PERIOD_SECONDS', 2, 1, MAX_SECONDS),
     },
   };
   r.check('operator');

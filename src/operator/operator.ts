@@ -19,9 +19,9 @@ import { makeEventRecorder } from '../kube/recorder.js';
 import { defaultIdentity, startLeaderElection, type LeaderElector } from '../kube/leader.js';
 import type { Logger } from '../log.js';
 import { OPERATOR_EVENT_SOURCE } from '../names.js';
+import { startHealthServer } from '../runtime/health-server.js';
 import type { OperatorConfig } from './config.js';
 import { enqueueAll, wireHandlers } from './handlers.js';
-import { startHttpServer } from './http.js';
 import { makeInformers, type Informers } from './informers.js';
 import { makeMetrics } from './metrics.js';
 
@@ -60,7 +60,7 @@ export async function startOperator(
   const informers = makeInformers(clients, {
     namespace: config.namespace,
     log,
-    resyncMs: config.resyncSeconds * 1000,
+    resyncMs: config.resyncMs,
     onResync: () => enqueueAll(informers, servers, nodes),
   });
   const controllers: Controller[] = [];
@@ -89,15 +89,17 @@ export async function startOperator(
   const { servers, nodes } = makeControllers(ctx, config.workers, metrics.observer);
   controllers.push(servers, nodes);
   wireHandlers(informers, servers, nodes);
-  const http = await startHttpServer(
-    config.httpHost,
-    config.httpPort,
-    metrics.registry,
-    {
-      unsynced: () => informers.all.filter((i) => !i.hasSynced()).map((i) => i.name),
-    },
+  // Ready once every informer has listed (a standby replica is ready too: it only waits).
+  const http = await startHealthServer({
+    host: config.httpHost,
+    port: config.httpPort,
     log,
-  );
+    registry: metrics.registry,
+    readiness: () => {
+      const waiting = informers.all.filter((i) => !i.hasSynced()).map((i) => i.name);
+      return waiting.length ? { ready: false, waitingFor: waiting } : { ready: true };
+    },
+  });
 
   let stopping: Promise<void> = Promise.resolve();
   const lead = () => {
@@ -160,7 +162,7 @@ function settingsFrom(config: Readonly<OperatorConfig>): OperatorSettings {
       ...(config.runnerImagePullPolicy ? { imagePullPolicy: config.runnerImagePullPolicy } : {}),
     },
     ...(config.localUrlHost ? { localUrlHost: config.localUrlHost } : {}),
-    jumpNodeGraceMs: config.jumpNodeGraceSeconds * 1000,
+    jumpNodeGraceMs: config.jumpNodeGraceMs,
   };
 }
 
@@ -192,9 +194,9 @@ function electionTimings(config: Readonly<OperatorConfig>) {
   return {
     namespace: le.namespace,
     name: le.name,
-    leaseDurationMs: le.leaseDurationSeconds * 1000,
-    renewDeadlineMs: le.renewDeadlineSeconds * 1000,
-    retryPeriodMs: le.retryPeriodSeconds * 1000,
+    leaseDurationMs: le.leaseDurationMs,
+    renewDeadlineMs: le.renewDeadlineMs,
+    retryPeriodMs: le.retryPeriodMs,
   };
 }
 

@@ -115,8 +115,8 @@ export function buildRunnerDeployment(jn: JumpNode, settings: RunnerSettings): V
 
 /**
  * The runner's environment (contract 0001 §C). MALLOC_ARENA_MAX=2 keeps glibc from growing one
- * malloc arena per thread: 113-144 MB instead of 158-229 MB RSS with 1000 idle forwards
- * (decision 0022); glibc reads it at process start, so it has to be set here.
+ * malloc arena per thread, which keeps the RSS of many idle forwards down (decision 0022);
+ * glibc reads it at process start, so it has to be set here.
  */
 export function runnerEnv(jn: JumpNode, settings: RunnerSettings) {
   return [

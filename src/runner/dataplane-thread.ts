@@ -11,9 +11,9 @@ import { DataPlaneClient, type DataPlaneHooks } from './dataplane-client.js';
 import type { DataPlaneWorkerData } from './dataplane-worker.js';
 
 /**
- * The data plane's young generation, capped well below V8's default: with 1000 idle forwards the
- * runner's RSS was 140 MB with the default and 117 MB with 6 MB, for 5-10 % more CPU per
- * forwarded GB (decision 0025).
+ * The data plane's young generation, capped well below V8's default: a smaller RSS with many
+ * idle forwards for a little more CPU per forwarded byte (decision 0025; figures in
+ * docs/bench-runner.md).
  */
 const YOUNG_GENERATION_MB = 6;
 

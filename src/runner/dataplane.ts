@@ -2,7 +2,7 @@
 // driven by commands and reporting its state as messages. It runs in a worker thread
 // (dataplane-worker.ts) so that its garbage collector works on a heap of its own: the packet
 // buffers of a busy tunnel trigger frequent full collections, and in the main thread each of
-// them had to mark the Kubernetes client's ~30 MB as well (decision 0025). The control plane
+// them had to mark the Kubernetes client's heap as well (decision 0025). The control plane
 // (watches, status, events, metrics) drives it through DataPlaneClient (dataplane-client.ts).
 //
 // Contract:

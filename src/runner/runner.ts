@@ -11,11 +11,11 @@ import type { Clients } from '../kube/client.js';
 import { makeEventRecorder } from '../kube/recorder.js';
 import type { Logger } from '../log.js';
 import { RUNNER_EVENT_SOURCE } from '../names.js';
+import { startHealthServer, type Readiness } from '../runtime/health-server.js';
 import type { RunnerConfig } from './config.js';
 import { DataPlaneGroup, type DataPlane } from './dataplane-group.js';
 import { startDataPlane } from './dataplane-thread.js';
 import { desiredForwards, type DesiredForwards } from './desired.js';
-import { startHttpServer, type Readiness } from './http.js';
 import { createMetrics, type RunnerMetrics } from './metrics.js';
 import { buildReporting } from './reporting.js';
 import { RestartTracker } from './restart.js';
@@ -175,7 +175,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
       remoteRegistered: plane.registeredCount(),
     };
   };
-  const http = await startHttpServer({
+  const http = await startHealthServer({
     host: config.httpHost,
     port: config.httpPort,
     log,

@@ -5,7 +5,7 @@
 //     event; 'error' always precedes it);
 //   - the server's host key must be one of the pinned keys (or insecureSkipHostKeyCheck);
 //   - keepalive is always on (JumpNode spec.keepalive), and TCP_NODELAY is set on the socket
-//     (channel setup is 3.6x faster with it, anchor-figures.md);
+//     (small SSH packets, such as channel set-up, are sent at once);
 //   - after a failure the next attempt waits a capped, jittered exponential delay whose cap
 //     never exceeds the keepalive bound; reconnectNow() skips the wait (restart annotation);
 //   - 'ready' is emitted with each new Client, 'down' when a ready Client is gone, 'change' on

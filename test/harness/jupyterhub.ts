@@ -1,4 +1,4 @@
-// A real JupyterHub (from /work/main/.venv, PyPI) with configurable-http-proxy (npm) for tests:
+// A real JupyterHub (from the project's .venv, PyPI) with configurable-http-proxy (npm) for tests:
 // free loopback ports, a temporary directory, users, services with tokens, roles, custom scopes
 // and any extra traitlets given as JSON. Nothing from the options is executed: the generated
 // jupyterhub_config.py only reads a JSON file and assigns its values.

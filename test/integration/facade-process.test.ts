@@ -88,4 +88,6 @@ it('refuses to start without a namespace, naming the variable', async () => {
   );
   expect(out.code).toBe(1);
   expect(out.stderr).toMatch(/JFO_NAMESPACE must name the namespace/);
-});
+  // A new node process loads the facade's modules first: on a loaded machine that alone can
+  // exceed jest's default 5 s, so this test gets the hang guard of the other process tests.
+}, 60_000);

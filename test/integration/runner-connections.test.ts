@@ -2,26 +2,12 @@
 // holds that many SSH connections to a real OpenSSH jump node, one per data plane thread, and
 // every forward works whichever connection carries it.
 import {
-  createRemoteTopology,
-  startTargetServer,
-  type RemoteTopology,
-  type TargetServer,
-} from '../harness/netns.js';
-import { startSshd, type Sshd } from '../harness/sshd.js';
-import {
   condition,
-  createJumpNode,
-  createKeySecret,
-  createServer,
   httpGet,
-  runnerKubeconfig,
   runnerPorts,
-  startRunnerProcess,
-  tempDir,
-  testNamespace,
+  startRemoteSite,
   waitFor,
-  type RunnerProcess,
-  type TestNamespace,
+  type RemoteSite,
 } from './runner-fixture.js';
 import { connectionOf } from '../../src/runner/dataplane-group.js';
 
@@ -31,56 +17,23 @@ const CONNECTIONS = 3;
 const SERVERS = 8;
 
 describe('runner: several SSH connections', () => {
-  let t: TestNamespace;
-  let topo: RemoteTopology;
-  let sshd: Sshd;
-  let target: TargetServer;
-  let runner: RunnerProcess | undefined;
-  const tmp = tempDir('jfo-runner-');
-
+  let site: RemoteSite;
   beforeAll(async () => {
-    t = await testNamespace('runner-conns');
-    topo = await createRemoteTopology();
-    sshd = await startSshd({ netns: topo.jumpNs });
-    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
-    await createKeySecret(t, 'jump-key', sshd.clientPrivateKey);
+    site = await startRemoteSite('runner-conns');
   });
-
-  afterAll(async () => {
-    await runner?.stop('SIGKILL');
-    await target?.stop();
-    await sshd?.stop();
-    await topo?.destroy();
-    await t?.cleanup();
-    tmp.remove();
-  });
+  afterAll(() => site?.close());
 
   it('spreads the forwards over the connections, and every one carries traffic', async () => {
-    await createJumpNode(t, 'jump', {
-      host: topo.jumpAddr,
-      port: sshd.port,
-      username: sshd.user,
-      privateKeySecretRef: { name: 'jump-key' },
-      hostKeys: [sshd.hostPublicKey],
-      runner: { connections: CONNECTIONS },
-    });
+    const { t, sshd } = site;
+    await site.jumpNode('jump', { runner: { connections: CONNECTIONS } });
     const ports = await runnerPorts(SERVERS);
     const names = ports.map((_, i) => `user-${i}`);
     // The servers land on every connection (the test is about the spread, not the hash).
     const used = new Set(names.map((n) => connectionOf(`${t.name}/${n}`, CONNECTIONS)));
     expect(used.size).toBe(CONNECTIONS);
     for (const [i, name] of names.entries())
-      await createServer(
-        t,
-        name,
-        { jumpNodeRef: { name: 'jump' }, target: { host: topo.computeAddr, port: 8888 } },
-        ports[i]!,
-      );
-    const kubeconfig = await runnerKubeconfig(t, 'jump', 'jump-key', tmp.path);
-    runner = await startRunnerProcess({
-      namespace: t.name,
-      jumpNode: 'jump',
-      kubeconfig,
+      await site.server(name, 'jump', { runnerPort: ports[i]! });
+    const runner = await site.runner('jump', {
       env: { JFO_SSH_CONNECTIONS: String(CONNECTIONS) },
     });
 

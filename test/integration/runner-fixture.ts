@@ -1,9 +1,14 @@
-// Shared set-up of the runner's integration tests: a namespace on the test control plane, the
-// runner's ServiceAccount with exactly the Role the operator grants it (contract 0001 §A) and a
-// real token from the TokenRequest API, JumpNodes/Secrets/ForwardedServers, and the runner as a
-// real process (`node dist/cli.js runner`, playing the kubelet) with the environment of
-// contract 0001 §C. runnerPort is set the way the operator would set it, by server-side apply
-// under a separate field manager.
+// Shared set-up of the runner's integration tests. startRemoteSite() gives each test file one
+// remote site: a namespace on the test control plane, the network namespaces of a jump node and
+// a compute node (the compute node is reachable only through the jump node), OpenSSH sshd on the
+// jump node, an HTTP/websocket target on the compute node, and the Secret with the key sshd
+// accepts. On it, site.jumpNode() / site.server() / site.runner() create JumpNodes,
+// ForwardedServers and runner processes; site.close() removes all of it.
+//
+// A runner runs as a real process (`node dist/cli.js runner`, playing the kubelet) with the
+// environment of contract 0001 §C, under its ServiceAccount with exactly the Role the operator
+// grants it and a real token from the TokenRequest API. runnerPort is set the way the operator
+// would set it, by server-side apply under a separate field manager.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +28,13 @@ import { makeClients, type Clients } from '../../src/kube/client.js';
 import { runnerName } from '../../src/names.js';
 import { runnerRules as operatorRunnerRules } from '../../src/resources/runner.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
+import {
+  createRemoteTopology,
+  startTargetServer,
+  type RemoteTopology,
+  type TargetServer,
+} from '../harness/netns.js';
+import { startSshd, type Sshd } from '../harness/sshd.js';
 import { collectJsonLines, waitFor as pollUntil } from '../harness/util.js';
 
 export const ROOT = join(__dirname, '..', '..');
@@ -328,4 +340,114 @@ export function httpGet(
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
+}
+
+/** The port of the target server on the compute node. */
+export const TARGET_PORT = 8888;
+/** The Secret holding the private key that the site's sshd accepts. */
+export const KEY_SECRET = 'key';
+
+export interface RemoteSite {
+  t: TestNamespace;
+  topo: RemoteTopology;
+  sshd: Sshd;
+  /** The target on the compute node (topo.computeAddr:TARGET_PORT); see restartTarget(). */
+  target: TargetServer;
+  /** A temporary directory removed by close(). */
+  dir: string;
+  /** The JumpNode spec that reaches this site's sshd with KEY_SECRET, pinning its host key. */
+  jumpNodeSpec(extra?: Partial<JumpNodeSpec>): JumpNodeSpec;
+  jumpNode(name: string, extra?: Partial<JumpNodeSpec>): Promise<JumpNode>;
+  /**
+   * A ForwardedServer named `name` through `jumpNode` to the site's target, with a free runner
+   * port (or `runnerPort`; null: none set). Resolves to the runner port.
+   */
+  server(
+    name: string,
+    jumpNode: string,
+    opts?: { runnerPort?: number | null; spec?: Partial<ForwardedServer['spec']> },
+  ): Promise<number>;
+  /**
+   * A runner process for `jumpNode`, with its RBAC and token made once here unless
+   * `opts.kubeconfig` is given (e.g. for the ServiceAccount the operator made); close() kills it.
+   */
+  runner(jumpNode: string, opts?: Partial<RunnerOptions>): Promise<RunnerProcess>;
+  /** Starts the target again after target.stop(). */
+  restartTarget(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startRemoteSite(prefix: string): Promise<RemoteSite> {
+  const tmp = tempDir('jfo-runner-');
+  const runners: RunnerProcess[] = [];
+  const kubeconfigs = new Map<string, Promise<string>>();
+  let t: TestNamespace | undefined;
+  let topo: RemoteTopology | undefined;
+  let sshd: Sshd | undefined;
+  let target: TargetServer | undefined;
+  const close = async () => {
+    for (const r of runners) await r.stop('SIGKILL');
+    await target?.stop();
+    await sshd?.stop();
+    await topo?.destroy();
+    await t?.cleanup();
+    tmp.remove();
+  };
+  try {
+    t = await testNamespace(prefix);
+    topo = await createRemoteTopology();
+    sshd = await startSshd({ netns: topo.jumpNs });
+    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, TARGET_PORT);
+    await createKeySecret(t, KEY_SECRET, sshd.clientPrivateKey);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const ns = t;
+  const net = topo;
+  const jump = sshd;
+  const site: RemoteSite = {
+    t: ns,
+    topo: net,
+    sshd: jump,
+    target,
+    dir: tmp.path,
+    jumpNodeSpec: (extra = {}) => ({
+      host: net.jumpAddr,
+      port: jump.port,
+      username: jump.user,
+      privateKeySecretRef: { name: KEY_SECRET },
+      hostKeys: [jump.hostPublicKey],
+      ...extra,
+    }),
+    jumpNode: (name, extra) => createJumpNode(ns, name, site.jumpNodeSpec(extra)),
+    async server(name, jumpNode, opts = {}) {
+      const port = opts.runnerPort === undefined ? await runnerPort() : opts.runnerPort;
+      await createServer(
+        ns,
+        name,
+        {
+          jumpNodeRef: { name: jumpNode },
+          target: { host: net.computeAddr, port: TARGET_PORT },
+          ...opts.spec,
+        },
+        port ?? undefined,
+      );
+      return port ?? 0;
+    },
+    async runner(jumpNode, opts = {}) {
+      if (!opts.kubeconfig && !kubeconfigs.has(jumpNode))
+        kubeconfigs.set(jumpNode, runnerKubeconfig(ns, jumpNode, KEY_SECRET, tmp.path));
+      const kubeconfig = opts.kubeconfig ?? (await kubeconfigs.get(jumpNode)!);
+      const r = await startRunnerProcess({ namespace: ns.name, jumpNode, ...opts, kubeconfig });
+      runners.push(r);
+      return r;
+    },
+    async restartTarget() {
+      target = await startTargetServer(net, net.computeNs, net.computeAddr, TARGET_PORT);
+      site.target = target;
+    },
+    close,
+  };
+  return site;
 }

@@ -1,28 +1,7 @@
 // Two runner processes for one JumpNode (replicas: 2). Each holds its own SSH connection and
 // every forward; when one dies, new connections through the other still succeed, and the status
 // the two share does not flap.
-import {
-  createRemoteTopology,
-  startTargetServer,
-  type RemoteTopology,
-  type TargetServer,
-} from '../harness/netns.js';
-import { startSshd, type Sshd } from '../harness/sshd.js';
-import {
-  condition,
-  createJumpNode,
-  createKeySecret,
-  createServer,
-  httpGet,
-  runnerKubeconfig,
-  runnerPort,
-  startRunnerProcess,
-  tempDir,
-  testNamespace,
-  waitFor,
-  type RunnerProcess,
-  type TestNamespace,
-} from './runner-fixture.js';
+import { condition, httpGet, startRemoteSite, waitFor, type RemoteSite } from './runner-fixture.js';
 
 jest.setTimeout(120_000);
 
@@ -31,53 +10,18 @@ const POD_A = '127.0.0.2';
 const POD_B = '127.0.0.3';
 
 describe('runner: two replicas for one JumpNode', () => {
-  let t: TestNamespace;
-  let topo: RemoteTopology;
-  let sshd: Sshd;
-  let target: TargetServer;
-  const runners: RunnerProcess[] = [];
-  const tmp = tempDir('jfo-runner-');
-
+  let site: RemoteSite;
   beforeAll(async () => {
-    t = await testNamespace('runner-ha');
-    topo = await createRemoteTopology();
-    sshd = await startSshd({ netns: topo.jumpNs });
-    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
+    site = await startRemoteSite('runner-ha');
   });
-
-  afterAll(async () => {
-    for (const r of runners) await r.stop('SIGKILL');
-    await target?.stop();
-    await sshd?.stop();
-    await topo?.destroy();
-    await t?.cleanup();
-    tmp.remove();
-  });
+  afterAll(() => site?.close());
 
   it('keeps serving new connections when one replica is killed', async () => {
-    await createKeySecret(t, 'key', sshd.clientPrivateKey);
-    await createJumpNode(t, 'ha', {
-      host: topo.jumpAddr,
-      port: sshd.port,
-      username: sshd.user,
-      privateKeySecretRef: { name: 'key' },
-      hostKeys: [sshd.hostPublicKey],
-      runner: { replicas: 2 },
-    });
-    const port = await runnerPort();
-    await createServer(
-      t,
-      'carol',
-      { jumpNodeRef: { name: 'ha' }, target: { host: topo.computeAddr, port: 8888 } },
-      port,
-    );
-    const kubeconfig = await runnerKubeconfig(t, 'ha', 'key', tmp.path);
-    const start = (pod: string, listenHost: string) =>
-      startRunnerProcess({ namespace: t.name, jumpNode: 'ha', kubeconfig, pod, listenHost });
-    const a = await start('ha-tunnel-runner-a', POD_A);
-    runners.push(a);
-    const b = await start('ha-tunnel-runner-b', POD_B);
-    runners.push(b);
+    const { t, sshd } = site;
+    await site.jumpNode('ha', { runner: { replicas: 2 } });
+    const port = await site.server('carol', 'ha');
+    const a = await site.runner('ha', { pod: 'ha-tunnel-runner-a', listenHost: POD_A });
+    const b = await site.runner('ha', { pod: 'ha-tunnel-runner-b', listenHost: POD_B });
 
     for (const host of [POD_A, POD_B])
       await waitFor(`forwarding via ${host}`, () =>

@@ -4,25 +4,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  createRemoteTopology,
-  startTargetServer,
-  type RemoteTopology,
-  type TargetServer,
-} from '../harness/netns.js';
-import { startSshd, type Sshd } from '../harness/sshd.js';
-import {
   condition,
-  createJumpNode,
-  createKeySecret,
-  createServer,
-  runnerKubeconfig,
-  runnerPort,
-  startRunnerProcess,
-  tempDir,
-  testNamespace,
+  startRemoteSite,
   waitFor,
+  type RemoteSite,
   type RunnerProcess,
-  type TestNamespace,
 } from './runner-fixture.js';
 
 jest.setTimeout(120_000);
@@ -30,20 +16,13 @@ jest.setTimeout(120_000);
 const BIND_PORT = 9911;
 
 describe('runner: remote forward', () => {
-  let t: TestNamespace;
-  let topo: RemoteTopology;
-  let sshd: Sshd;
-  let target: TargetServer;
+  let site: RemoteSite;
+  let runner: RunnerProcess;
   let hub: http.Server;
-  let runner: RunnerProcess | undefined;
   const seen: string[] = [];
-  const tmp = tempDir('jfo-runner-');
 
   beforeAll(async () => {
-    t = await testNamespace('runner-remote');
-    topo = await createRemoteTopology();
-    sshd = await startSshd({ netns: topo.jumpNs });
-    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
+    site = await startRemoteSite('runner-remote');
     hub = http.createServer((req, res) => {
       seen.push(req.url ?? '');
       res.end(JSON.stringify({ hub: true, path: req.url }));
@@ -52,53 +31,35 @@ describe('runner: remote forward', () => {
   });
 
   afterAll(async () => {
-    await runner?.stop('SIGKILL');
     hub?.closeAllConnections();
     await new Promise((r) => hub?.close(r));
-    await target?.stop();
-    await sshd?.stop();
-    await topo?.destroy();
-    await t?.cleanup();
-    tmp.remove();
+    await site?.close();
   });
 
   /** An HTTP GET run by node on the jump node itself (inside its namespace). */
   async function getOnJumpNode(path: string): Promise<{ code: number; body: string }> {
     const script = `require('http').get({host:'127.0.0.1',port:${BIND_PORT},path:${JSON.stringify(path)},timeout:3000},r=>{let b='';r.on('data',c=>b+=c);r.on('end',()=>{process.stdout.write(b)})}).on('error',e=>{process.stderr.write(e.message);process.exit(3)})`;
-    const r = await topo.runIn(topo.jumpNs, [process.execPath, '-e', script], 10_000);
+    const r = await site.topo.runIn(site.topo.jumpNs, [process.execPath, '-e', script], 10_000);
     return { code: r.code, body: r.stdout };
   }
 
   it('lets a client on the jump node reach the in-cluster address, also after sshd restarts', async () => {
+    const { t, sshd } = site;
     const hubPort = (hub.address() as AddressInfo).port;
-    await createKeySecret(t, 'key', sshd.clientPrivateKey);
-    await createJumpNode(t, 'site', {
-      host: topo.jumpAddr,
-      port: sshd.port,
-      username: sshd.user,
-      privateKeySecretRef: { name: 'key' },
-      hostKeys: [sshd.hostPublicKey],
-      keepalive: { intervalSeconds: 1, countMax: 3 },
-    });
-    await createServer(
-      t,
-      'dave',
-      {
-        jumpNodeRef: { name: 'site' },
-        target: { host: topo.computeAddr, port: 8888 },
+    await site.jumpNode('site', { keepalive: { intervalSeconds: 1, countMax: 3 } });
+    await site.server('dave', 'site', {
+      spec: {
         remoteForward: {
           bindAddress: 'localhost',
           bindPort: BIND_PORT,
           target: { host: '127.0.0.1', port: hubPort },
         },
       },
-      await runnerPort(),
-    );
+    });
     // Before the runner runs, nothing listens there on the jump node.
     expect((await getOnJumpNode('/before')).code).not.toBe(0);
 
-    const kubeconfig = await runnerKubeconfig(t, 'site', 'key', tmp.path);
-    runner = await startRunnerProcess({ namespace: t.name, jumpNode: 'site', kubeconfig });
+    runner = await site.runner('site');
     const fs = await waitFor('TunnelReady with the remote forward', async () => {
       const o = await t.admin.forwardedServers.get(t.name, 'dave');
       return condition(o, 'TunnelReady')?.status === 'True' ? o : undefined;
@@ -133,6 +94,7 @@ describe('runner: remote forward', () => {
   });
 
   it('closes the remote forward of a cancelled server', async () => {
+    const { t } = site;
     await t.admin.forwardedServers.patch(t.name, 'dave', { spec: { cancelRequested: true } });
     await waitFor('the jump node no longer listening for the cancelled server', async () =>
       (await getOnJumpNode('/after-cancel')).code !== 0 ? true : undefined,
@@ -143,6 +105,6 @@ describe('runner: remote forward', () => {
     });
     expect(condition(fs, 'TunnelReady')?.status).toBe('False');
     expect(seen).not.toContain('/after-cancel');
-    expect(runner!.exited()).toBe(false);
+    expect(runner.exited()).toBe(false);
   });
 });

@@ -2,87 +2,33 @@
 // keepalive bound; with the restart annotation it reconnects at once. The runner process never
 // exits. Recovery times are measured and printed (no timing thresholds: the generous timeouts
 // only guard against hangs); docs/runner.md records the figures.
-import {
-  createRemoteTopology,
-  startTargetServer,
-  type RemoteTopology,
-  type TargetServer,
-} from '../harness/netns.js';
-import { startSshd, type Sshd } from '../harness/sshd.js';
 import { RESTARTED_AT_ANNOTATION } from '../../src/api/types.js';
-import {
-  condition,
-  createJumpNode,
-  createKeySecret,
-  createServer,
-  httpGet,
-  runnerKubeconfig,
-  runnerPort,
-  startRunnerProcess,
-  tempDir,
-  testNamespace,
-  waitFor,
-  type RunnerProcess,
-  type TestNamespace,
-} from './runner-fixture.js';
+import { condition, httpGet, startRemoteSite, waitFor, type RemoteSite } from './runner-fixture.js';
 
 jest.setTimeout(180_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('runner: jump node restarts', () => {
-  let t: TestNamespace;
-  let topo: RemoteTopology;
-  let sshd: Sshd;
-  let target: TargetServer;
-  const runners: RunnerProcess[] = [];
-  const tmp = tempDir('jfo-runner-');
-
+  let site: RemoteSite;
   beforeAll(async () => {
-    t = await testNamespace('runner-restart');
-    topo = await createRemoteTopology();
-    sshd = await startSshd({ netns: topo.jumpNs });
-    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
-    await createKeySecret(t, 'key', sshd.clientPrivateKey);
+    site = await startRemoteSite('runner-restart');
   });
-
-  afterAll(async () => {
-    for (const r of runners) await r.stop('SIGKILL');
-    await target?.stop();
-    await sshd?.stop();
-    await topo?.destroy();
-    await t?.cleanup();
-    tmp.remove();
-  });
+  afterAll(() => site?.close());
 
   async function setUp(
     name: string,
     keepalive: { intervalSeconds: number; countMax: number },
     env = {},
   ) {
-    await createJumpNode(t, name, {
-      host: topo.jumpAddr,
-      port: sshd.port,
-      username: sshd.user,
-      privateKeySecretRef: { name: 'key' },
-      hostKeys: [sshd.hostPublicKey],
-      keepalive,
-    });
-    const port = await runnerPort();
-    await createServer(
-      t,
-      `${name}-fs`,
-      { jumpNodeRef: { name }, target: { host: topo.computeAddr, port: 8888 } },
-      port,
-    );
-    const kubeconfig = await runnerKubeconfig(t, name, 'key', tmp.path);
-    const runner = await startRunnerProcess({ namespace: t.name, jumpNode: name, kubeconfig, env });
-    runners.push(runner);
+    await site.jumpNode(name, { keepalive });
+    const port = await site.server(`${name}-fs`, name);
+    const runner = await site.runner(name, { env });
     await waitFor('the first request through the tunnel', () =>
       httpGet('127.0.0.1', port, '/', 2000).then((r) => r.status === 200),
     );
     await waitFor('Connected=True', async () => {
-      const jn = await t.admin.jumpNodes.get(t.name, name);
+      const jn = await site.t.admin.jumpNodes.get(site.t.name, name);
       return condition(jn, 'Connected')?.status === 'True';
     });
     return { port, runner };
@@ -103,17 +49,17 @@ describe('runner: jump node restarts', () => {
     const keepalive = { intervalSeconds: 1, countMax: 3 };
     const { port, runner } = await setUp('silent', keepalive);
     // A power loss: packets vanish (no FIN, no RST), then the node comes back with a new sshd.
-    await topo.setJumpLink(false);
+    await site.topo.setJumpLink(false);
     const lostAt = Date.now();
-    await sshd.kill();
+    await site.sshd.kill();
     const lost = await waitFor('the runner to notice', () =>
       runner.logs().find((l) => l.message === 'Lost the connection to JumpNode'),
     );
     const detectedMs = Date.parse(String(lost.timestamp)) - lostAt;
     expect(lost.reason).toBe('KeepaliveTimeout');
     await sleep(4000);
-    await sshd.start();
-    await topo.setJumpLink(true);
+    await site.sshd.start();
+    await site.topo.setJumpLink(true);
     const recoveredMs = await msUntilForwarding(port, Date.now());
     const bound = keepalive.intervalSeconds * keepalive.countMax * 1000;
     console.log(
@@ -121,7 +67,7 @@ describe('runner: jump node restarts', () => {
     );
     expect(runner.exited()).toBe(false);
     const fs = await waitFor('TunnelReady=True again', async () => {
-      const o = await t.admin.forwardedServers.get(t.name, 'silent-fs');
+      const o = await site.t.admin.forwardedServers.get(site.t.name, 'silent-fs');
       return condition(o, 'TunnelReady')?.status === 'True' ? o : undefined;
     });
     expect(condition(fs, 'TunnelReady')?.reason).toBe('Forwarding');
@@ -133,10 +79,10 @@ describe('runner: jump node restarts', () => {
   it('finds a restarted sshd again within the keepalive bound, without any signal', async () => {
     const keepalive = { intervalSeconds: 2, countMax: 3 };
     const { port, runner } = await setUp('plain', keepalive);
-    await sshd.kill();
+    await site.sshd.kill();
     // Long enough for the reconnect backoff to reach its cap (the keepalive bound).
     await sleep(10_000);
-    await sshd.start();
+    await site.sshd.start();
     const recoveredMs = await msUntilForwarding(port, Date.now());
     const failures = runner.logs().filter((l) => l.message === 'Failed to connect to JumpNode');
     console.log(
@@ -153,9 +99,9 @@ describe('runner: jump node restarts', () => {
       { intervalSeconds: 10, countMax: 3 },
       { JFO_RECONNECT_INITIAL_SECONDS: '5' },
     );
-    await sshd.kill();
+    await site.sshd.kill();
     await waitFor('Connected=False', async () => {
-      const jn = await t.admin.jumpNodes.get(t.name, 'annotated');
+      const jn = await site.t.admin.jumpNodes.get(site.t.name, 'annotated');
       return condition(jn, 'Connected')?.status === 'False';
     });
     await sleep(8000);
@@ -163,10 +109,10 @@ describe('runner: jump node restarts', () => {
       .logs()
       .filter((l) => l.message === 'Scheduled reconnect to JumpNode')
       .pop();
-    await sshd.start();
+    await site.sshd.start();
     const backAt = Date.now();
     const value = new Date().toISOString();
-    await t.admin.jumpNodes.patch(t.name, 'annotated', {
+    await site.t.admin.jumpNodes.patch(site.t.name, 'annotated', {
       metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: value } },
     });
     const recoveredMs = await msUntilForwarding(port, backAt);
@@ -174,7 +120,7 @@ describe('runner: jump node restarts', () => {
       `MEASURED restart annotation: new connections work ${recoveredMs} ms after sshd is back (the pending backoff delay was ${String(lastScheduled?.delayMs)} ms)`,
     );
     const jn = await waitFor('lastRestartHandled', async () => {
-      const o = await t.admin.jumpNodes.get(t.name, 'annotated');
+      const o = await site.t.admin.jumpNodes.get(site.t.name, 'annotated');
       return o.status?.lastRestartHandled === value ? o : undefined;
     });
     expect(condition(jn, 'Connected')?.status).toBe('True');

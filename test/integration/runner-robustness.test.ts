@@ -1,27 +1,13 @@
-// The runner survives whatever its peers do: clients that reset mid-stream (the EPIPE that killed
-// the naive forwarder), clients that never read (memory stays bounded: backpressure), and it
+// The runner survives whatever its peers do: clients that reset mid-stream (an EPIPE must not end
+// the process), clients that never read (memory stays bounded: backpressure), and it
 // drains on SIGTERM: not ready at once, open connections keep working, then a clean exit.
 import net from 'node:net';
 import {
-  createRemoteTopology,
-  startTargetServer,
-  type RemoteTopology,
-  type TargetServer,
-} from '../harness/netns.js';
-import { startSshd, type Sshd } from '../harness/sshd.js';
-import {
-  createJumpNode,
-  createKeySecret,
-  createServer,
   httpGet,
-  runnerKubeconfig,
-  runnerPort,
-  startRunnerProcess,
-  tempDir,
-  testNamespace,
+  startRemoteSite,
   waitFor,
+  type RemoteSite,
   type RunnerProcess,
-  type TestNamespace,
 } from './runner-fixture.js';
 
 jest.setTimeout(180_000);
@@ -41,39 +27,15 @@ function openStream(port: number, bytes: number): Promise<net.Socket> {
 }
 
 describe('runner: robustness', () => {
-  let t: TestNamespace;
-  let topo: RemoteTopology;
-  let sshd: Sshd;
-  let target: TargetServer;
+  let site: RemoteSite;
   let runner: RunnerProcess;
   let port: number;
-  const tmp = tempDir('jfo-runner-');
 
   beforeAll(async () => {
-    t = await testNamespace('runner-robust');
-    topo = await createRemoteTopology();
-    sshd = await startSshd({ netns: topo.jumpNs });
-    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
-    await createKeySecret(t, 'key', sshd.clientPrivateKey);
-    await createJumpNode(t, 'tough', {
-      host: topo.jumpAddr,
-      port: sshd.port,
-      username: sshd.user,
-      privateKeySecretRef: { name: 'key' },
-      hostKeys: [sshd.hostPublicKey],
-    });
-    port = await runnerPort();
-    await createServer(
-      t,
-      'eve',
-      { jumpNodeRef: { name: 'tough' }, target: { host: topo.computeAddr, port: 8888 } },
-      port,
-    );
-    const kubeconfig = await runnerKubeconfig(t, 'tough', 'key', tmp.path);
-    runner = await startRunnerProcess({
-      namespace: t.name,
-      jumpNode: 'tough',
-      kubeconfig,
+    site = await startRemoteSite('runner-robust');
+    await site.jumpNode('tough');
+    port = await site.server('eve', 'tough');
+    runner = await site.runner('tough', {
       env: { JFO_LOG_LEVEL: 'info', JFO_DRAIN_DELAY_SECONDS: '1', JFO_DRAIN_TIMEOUT_SECONDS: '60' },
     });
     await waitFor('forwarding', () =>
@@ -81,14 +43,7 @@ describe('runner: robustness', () => {
     );
   });
 
-  afterAll(async () => {
-    await runner?.stop('SIGKILL');
-    await target?.stop();
-    await sshd?.stop();
-    await topo?.destroy();
-    await t?.cleanup();
-    tmp.remove();
-  });
+  afterAll(() => site?.close());
 
   it('survives clients that reset or half-close mid-stream', async () => {
     const abuse = async (i: number) => {

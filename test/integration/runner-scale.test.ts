@@ -2,26 +2,12 @@
 // a single connection to sshd, including 200 connections open at the same time.
 import net from 'node:net';
 import {
-  createRemoteTopology,
-  startTargetServer,
-  type RemoteTopology,
-  type TargetServer,
-} from '../harness/netns.js';
-import { startSshd, type Sshd } from '../harness/sshd.js';
-import {
   condition,
-  createJumpNode,
-  createKeySecret,
-  createServer,
   httpGet,
-  runnerKubeconfig,
   runnerPorts,
-  startRunnerProcess,
-  tempDir,
-  testNamespace,
+  startRemoteSite,
   waitFor,
-  type RunnerProcess,
-  type TestNamespace,
+  type RemoteSite,
 } from './runner-fixture.js';
 
 jest.setTimeout(240_000);
@@ -47,60 +33,27 @@ function holdRequest(port: number): Promise<{ reply: string; release(): void }> 
 }
 
 describe('runner: 200 forwards over one SSH connection', () => {
-  let t: TestNamespace;
-  let topo: RemoteTopology;
-  let sshd: Sshd;
-  let target: TargetServer;
-  let runner: RunnerProcess | undefined;
-  const tmp = tempDir('jfo-runner-');
-
+  let site: RemoteSite;
   beforeAll(async () => {
-    t = await testNamespace('runner-scale');
-    topo = await createRemoteTopology();
-    sshd = await startSshd({ netns: topo.jumpNs });
-    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
+    site = await startRemoteSite('runner-scale');
   });
-
-  afterAll(async () => {
-    await runner?.stop('SIGKILL');
-    await target?.stop();
-    await sshd?.stop();
-    await topo?.destroy();
-    await t?.cleanup();
-    tmp.remove();
-  });
+  afterAll(() => site?.close());
 
   it('serves every forward through one connection to sshd', async () => {
-    await createKeySecret(t, 'key', sshd.clientPrivateKey);
-    await createJumpNode(t, 'hpc', {
-      host: topo.jumpAddr,
-      port: sshd.port,
-      username: sshd.user,
-      privateKeySecretRef: { name: 'key' },
-      hostKeys: [sshd.hostPublicKey],
-    });
+    const { t, sshd } = site;
+    await site.jumpNode('hpc');
     const ports = await runnerPorts(FORWARDS);
     const names = ports.map((_, i) => `user-${i}`);
     await inBatches(names, 20, (name) =>
-      createServer(
-        t,
-        name,
-        { jumpNodeRef: { name: 'hpc' }, target: { host: topo.computeAddr, port: 8888 } },
-        ports[names.indexOf(name)],
-      ),
+      site.server(name, 'hpc', { runnerPort: ports[names.indexOf(name)] }),
     );
-    const kubeconfig = await runnerKubeconfig(t, 'hpc', 'key', tmp.path);
     const started = Date.now();
-    runner = await startRunnerProcess({
-      namespace: t.name,
-      jumpNode: 'hpc',
-      kubeconfig,
+    const runner = await site.runner('hpc', {
       env: { JFO_STATUS_QPS: '100', JFO_STATUS_BURST: '100', JFO_LOG_LEVEL: 'info' },
     });
     await waitFor(
       `${FORWARDS} listeners`,
-      async () =>
-        (await runner!.metric('jfo_runner_forwards', { state: 'listening' })) === FORWARDS,
+      async () => (await runner.metric('jfo_runner_forwards', { state: 'listening' })) === FORWARDS,
       60_000,
       200,
     );
@@ -109,7 +62,7 @@ describe('runner: 200 forwards over one SSH connection', () => {
     // fast by design): wait for the connection too before sending requests.
     await waitFor(
       'the SSH connection',
-      async () => (await runner!.metric('jfo_runner_ssh_connected')) === 1,
+      async () => (await runner.metric('jfo_runner_ssh_connected')) === 1,
       60_000,
       200,
     );

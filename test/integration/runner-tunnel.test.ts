@@ -1,84 +1,39 @@
 // The runner carries real traffic through a real OpenSSH jump node: the notebook-like target lives
-// in a network namespace that the test process cannot reach except through the sshd.
-import {
-  canConnect,
-  createRemoteTopology,
-  startTargetServer,
-  websocketEcho,
-  type RemoteTopology,
-  type TargetServer,
-} from '../harness/netns.js';
-import { startSshd, type Sshd } from '../harness/sshd.js';
+// in a network namespace that the test process cannot reach except through the site.sshd.
+import { canConnect, websocketEcho } from '../harness/netns.js';
+import { startSshd } from '../harness/sshd.js';
 import {
   condition,
-  createJumpNode,
-  createKeySecret,
-  createServer,
-  httpGet,
-  runnerKubeconfig,
-  runnerPort,
-  startRunnerProcess,
-  tempDir,
-  testNamespace,
   fingerprintOf,
+  httpGet,
+  startRemoteSite,
   waitFor,
+  type RemoteSite,
   type RunnerProcess,
-  type TestNamespace,
 } from './runner-fixture.js';
 
 jest.setTimeout(120_000);
 
 describe('runner: traffic through the jump node', () => {
-  let t: TestNamespace;
-  let topo: RemoteTopology;
-  let sshd: Sshd;
-  let target: TargetServer;
-  let runner: RunnerProcess | undefined;
-  const tmp = tempDir('jfo-runner-');
-
+  let site: RemoteSite;
+  let runner: RunnerProcess;
   beforeAll(async () => {
-    t = await testNamespace('runner-tunnel');
-    topo = await createRemoteTopology();
-    sshd = await startSshd({ netns: topo.jumpNs });
-    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
-    await createKeySecret(t, 'jump-key', sshd.clientPrivateKey);
+    site = await startRemoteSite('runner-tunnel');
   });
-
-  afterAll(async () => {
-    await runner?.stop('SIGKILL');
-    await target?.stop();
-    await sshd?.stop();
-    await topo?.destroy();
-    await t?.cleanup();
-    tmp.remove();
-  });
+  afterAll(() => site?.close());
 
   it('reaches the target only through the tunnel: HTTP and a websocket', async () => {
     // Without the tunnel the target is out of reach: the host routes its subnet to the jump
     // node, which does not forward. Only sshd on the jump node gets through.
-    expect(await canConnect(topo.computeAddr, 8888, 1000)).toBe(false);
-    await expect(httpGet(topo.computeAddr, 8888, '/', 1000)).rejects.toThrow();
+    expect(await canConnect(site.topo.computeAddr, 8888, 1000)).toBe(false);
+    await expect(httpGet(site.topo.computeAddr, 8888, '/', 1000)).rejects.toThrow();
 
-    await createJumpNode(t, 'jump', {
-      host: topo.jumpAddr,
-      port: sshd.port,
-      username: sshd.user,
-      privateKeySecretRef: { name: 'jump-key' },
-      hostKeys: [sshd.hostPublicKey],
-      keepalive: { intervalSeconds: 2, countMax: 3 },
-    });
-    const port = await runnerPort();
-    await createServer(
-      t,
-      'alice',
-      { jumpNodeRef: { name: 'jump' }, target: { host: topo.computeAddr, port: 8888 } },
-      port,
-    );
-    const kubeconfig = await runnerKubeconfig(t, 'jump', 'jump-key', tmp.path);
-    runner = await startRunnerProcess({ namespace: t.name, jumpNode: 'jump', kubeconfig });
+    await site.jumpNode('jump', { keepalive: { intervalSeconds: 2, countMax: 3 } });
+    const port = await site.server('alice', 'jump');
+    runner = await site.runner('jump');
 
     const fs = await waitFor('TunnelReady and TargetReachable', async () => {
-      const o = await t.admin.forwardedServers.get(t.name, 'alice');
+      const o = await site.t.admin.forwardedServers.get(site.t.name, 'alice');
       return condition(o, 'TunnelReady')?.status === 'True' &&
         condition(o, 'TargetReachable')?.status === 'True'
         ? o
@@ -92,11 +47,11 @@ describe('runner: traffic through the jump node', () => {
     expect(JSON.parse(res.body)).toEqual({
       target: 'compute',
       path: '/hello',
-      peer: topo.jumpInnerAddr,
+      peer: site.topo.jumpInnerAddr,
     });
     expect(await websocketEcho('127.0.0.1', port, 'hi through ssh')).toBe('echo:hi through ssh');
 
-    const jn = await t.admin.jumpNodes.get(t.name, 'jump');
+    const jn = await site.t.admin.jumpNodes.get(site.t.name, 'jump');
     expect(condition(jn, 'Connected')).toMatchObject({ status: 'True', reason: 'Connected' });
     expect(jn.status?.connectedSince).toBeTruthy();
     expect((await runner.get('/readyz')).status).toBe(200);
@@ -104,56 +59,43 @@ describe('runner: traffic through the jump node', () => {
     expect(
       await runner.metric('jfo_runner_connections_total', { result: 'ok' }),
     ).toBeGreaterThanOrEqual(2);
-    expect(await sshd.established()).toBe(1);
-    expect(sshd.log()).toMatch(/Accepted publickey for root/);
+    expect(await site.sshd.established()).toBe(1);
+    expect(site.sshd.log()).toMatch(/Accepted publickey for root/);
   });
 
   it('reports a target that is down, and when it is back', async () => {
-    await target.stop();
+    await site.target.stop();
     const down = await waitFor('TargetReachable=False', async () => {
-      const o = await t.admin.forwardedServers.get(t.name, 'alice');
+      const o = await site.t.admin.forwardedServers.get(site.t.name, 'alice');
       return condition(o, 'TargetReachable')?.status === 'False' ? o : undefined;
     });
     const c = condition(down, 'TargetReachable')!;
     expect(c.reason).toBe('Unreachable');
-    expect(c.message).toContain(`${topo.computeAddr}:8888`);
+    expect(c.message).toContain(`${site.topo.computeAddr}:8888`);
     expect(c.message).toMatch(/refused/i);
     // The tunnel itself is fine; only the target is gone.
     expect(condition(down, 'TunnelReady')?.status).toBe('True');
-    expect(await runner!.metric('jfo_runner_probe_failures_total')).toBeGreaterThan(0);
+    expect(await runner.metric('jfo_runner_probe_failures_total')).toBeGreaterThan(0);
 
-    target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);
+    await site.restartTarget();
     await waitFor('TargetReachable=True again', async () => {
-      const o = await t.admin.forwardedServers.get(t.name, 'alice');
+      const o = await site.t.admin.forwardedServers.get(site.t.name, 'alice');
       return condition(o, 'TargetReachable')?.status === 'True';
     });
   });
 
   it('forwards nothing when the jump node presents another host key, and says why', async () => {
-    const other = await startSshd({ netns: topo.jumpNs, port: 2200 });
+    const other = await startSshd({ netns: site.topo.jumpNs, port: 2200 });
     try {
-      await createJumpNode(t, 'impostor', {
-        host: topo.jumpAddr,
-        port: other.port,
-        username: other.user,
-        privateKeySecretRef: { name: 'jump-key' },
-        // The key of the real jump node, not of this server.
-        hostKeys: [sshd.hostPublicKey],
-      });
+      // The key of the real jump node is pinned, not the key of this server.
+      await site.jumpNode('impostor', { port: other.port, username: other.user });
       // The key is authorised on the impostor too: only the host key check can stop it.
-      other.authorize(sshd.clientPublicKey);
-      const port = await runnerPort();
-      await createServer(
-        t,
-        'bob',
-        { jumpNodeRef: { name: 'impostor' }, target: { host: topo.computeAddr, port: 8888 } },
-        port,
-      );
-      const kubeconfig = await runnerKubeconfig(t, 'impostor', 'jump-key', tmp.path);
-      const r2 = await startRunnerProcess({ namespace: t.name, jumpNode: 'impostor', kubeconfig });
+      other.authorize(site.sshd.clientPublicKey);
+      const port = await site.server('bob', 'impostor');
+      const r2 = await site.runner('impostor');
       try {
         const jn = await waitFor('Connected=False', async () => {
-          const o = await t.admin.jumpNodes.get(t.name, 'impostor');
+          const o = await site.t.admin.jumpNodes.get(site.t.name, 'impostor');
           return condition(o, 'Connected')?.reason === 'HostKeyMismatch' ? o : undefined;
         });
         const c = condition(jn, 'Connected')!;
@@ -161,7 +103,7 @@ describe('runner: traffic through the jump node', () => {
         expect(c.message).toContain('Host key verification failed');
         expect(c.message).toContain(fingerprintOf(other.hostPublicKey));
         const fs = await waitFor('TunnelReady=False', async () => {
-          const o = await t.admin.forwardedServers.get(t.name, 'bob');
+          const o = await site.t.admin.forwardedServers.get(site.t.name, 'bob');
           return condition(o, 'TunnelReady')?.reason === 'HostKeyMismatch' ? o : undefined;
         });
         expect(condition(fs, 'TunnelReady')?.status).toBe('False');
@@ -172,7 +114,9 @@ describe('runner: traffic through the jump node', () => {
         await waitFor(
           'a HostKeyMismatch Event on the JumpNode',
           async () => {
-            const events = await t.admin.events.listNamespacedEvent({ namespace: t.name });
+            const events = await site.t.admin.events.listNamespacedEvent({
+              namespace: site.t.name,
+            });
             return events.items.some(
               (e) => e.reason === 'HostKeyMismatch' && e.regarding?.name === 'impostor',
             );
@@ -189,25 +133,12 @@ describe('runner: traffic through the jump node', () => {
   });
 
   it('accepts any host key only when insecureSkipHostKeyCheck is set, and says so', async () => {
-    await createJumpNode(t, 'trusting', {
-      host: topo.jumpAddr,
-      port: sshd.port,
-      username: sshd.user,
-      privateKeySecretRef: { name: 'jump-key' },
-      insecureSkipHostKeyCheck: true,
-    });
-    const port = await runnerPort();
-    await createServer(
-      t,
-      'frank',
-      { jumpNodeRef: { name: 'trusting' }, target: { host: topo.computeAddr, port: 8888 } },
-      port,
-    );
-    const kubeconfig = await runnerKubeconfig(t, 'trusting', 'jump-key', tmp.path);
-    const r3 = await startRunnerProcess({ namespace: t.name, jumpNode: 'trusting', kubeconfig });
+    await site.jumpNode('trusting', { hostKeys: undefined, insecureSkipHostKeyCheck: true });
+    const port = await site.server('frank', 'trusting');
+    const r3 = await site.runner('trusting');
     try {
       const jn = await waitFor('Connected=True', async () => {
-        const o = await t.admin.jumpNodes.get(t.name, 'trusting');
+        const o = await site.t.admin.jumpNodes.get(site.t.name, 'trusting');
         return condition(o, 'Connected')?.status === 'True' ? o : undefined;
       });
       expect(condition(jn, 'Connected')?.message).toContain(

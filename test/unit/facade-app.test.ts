@@ -291,7 +291,7 @@ describe('POST/GET progress events', () => {
       progress: 100,
       html_message: expect.stringContaining(': Cancelled by user</summary>bye'),
     });
-    // stop pending: 204, nothing stored (spec §1.2 step 3), also a second failed event
+    // stop pending: 204, nothing stored, also a second failed event
     for (const payload of [{ progress: 90 }, { failed: true, message: 'again' }])
       expect(
         (await send({ method: 'POST', url: EVENTS, token: TOKENS.aliceServer, payload }))

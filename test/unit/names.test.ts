@@ -14,7 +14,7 @@ const DNS1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 describe('escapeReference (escapism, safe=[a-z0-9-], "%" -> "-")', () => {
-  // Expected values computed with Python escapism as the reference does (spec §2.6).
+  // Expected values computed with Python escapism as the reference does.
   const cases: Record<string, [string, string]> = {
     'plain stays': ['alice', 'alice'],
     'uppercase is escaped per byte': ['Alice', '-41lice'],
@@ -56,7 +56,7 @@ describe('serverResourceName', () => {
     expect(serverResourceName('Ünïcode', 'srv')).toBe(serverResourceName('Ünïcode', 'srv'));
   });
 
-  // Pairs that the reference maps to one name (W-26) must get different names here.
+  // Pairs that the reference maps to one name must get different names here.
   const collisions: Array<[[string, string], [string, string]]> = [
     [
       ['Alice', ''],

@@ -11,17 +11,17 @@ describe('loadOperatorConfig', () => {
       httpPort: 8080,
       logLevel: 'info',
       workers: 4,
-      resyncSeconds: 300,
-      jumpNodeGraceSeconds: 60,
+      resyncMs: 300_000,
+      jumpNodeGraceMs: 60_000,
       podName: undefined,
       podNamespace: undefined,
       leaderElection: {
         enabled: true,
         namespace: 'default',
         name: 'jupyterhub-forward-operator',
-        leaseDurationSeconds: 15,
-        renewDeadlineSeconds: 10,
-        retryPeriodSeconds: 2,
+        leaseDurationMs: 15_000,
+        renewDeadlineMs: 10_000,
+        retryPeriodMs: 2000,
       },
     });
   });
@@ -56,8 +56,8 @@ describe('loadOperatorConfig', () => {
       httpPort: 0,
       logLevel: 'warn',
       workers: 8,
-      resyncSeconds: 60,
-      jumpNodeGraceSeconds: 5,
+      resyncMs: 60_000,
+      jumpNodeGraceMs: 5000,
       localUrlHost: '127.0.0.1',
       podName: 'op-1',
       podNamespace: 'jfo-system',
@@ -65,9 +65,9 @@ describe('loadOperatorConfig', () => {
         enabled: false,
         namespace: 'jfo-system',
         name: 'l',
-        leaseDurationSeconds: 20,
-        renewDeadlineSeconds: 12,
-        retryPeriodSeconds: 3,
+        leaseDurationMs: 20_000,
+        renewDeadlineMs: 12_000,
+        retryPeriodMs: 3000,
       },
     });
   });
@@ -98,6 +98,8 @@ describe('loadOperatorConfig', () => {
     ['JFO_LEADER_ELECTION', 'maybe', /JFO_LEADER_ELECTION must be true or false/],
     ['JFO_RUNNER_IMAGE_PULL_POLICY', 'Sometimes', /JFO_RUNNER_IMAGE_PULL_POLICY must be one of/],
     ['JFO_RENEW_DEADLINE_SECONDS', '15', /must be less than JFO_LEASE_DURATION_SECONDS/],
+    ['JFO_RESYNC_SECONDS', '5', /JFO_RESYNC_SECONDS must be a number of seconds from 10 to/],
+    ['JFO_JUMPNODE_GRACE_SECONDS', '1m', /JFO_JUMPNODE_GRACE_SECONDS must be a number of seconds/],
   ])('rejects %s=%s with a message naming it', (key, value, msg) => {
     expect(() => loadOperatorConfig({ [key]: value })).toThrow(msg);
   });

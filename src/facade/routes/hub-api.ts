@@ -1,4 +1,4 @@
-// The reference's hub endpoints (spec §1.1-1.5), at the facade's root instead of under /hub.
+// The reference's hub endpoints, at the facade's root instead of under /hub.
 // Thin handlers over `app.service`; the hooks have authenticated the caller and, for routes with
 // `lookup`, found the server.
 import type { FastifyPluginAsync } from 'fastify';
