@@ -15,7 +15,7 @@ import type { ForwardedServer, JumpNode } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { CustomResourceClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
-import type { RunnerSettings } from '../resources/runner.js';
+import type { KeySecretLookup, RunnerSettings } from '../resources/runner.js';
 import type { Children } from './children.js';
 import type { EventRecorder } from '../kube/recorder.js';
 
@@ -53,6 +53,8 @@ export interface ControllerContext {
   forwardedServers: CustomResourceClient<ForwardedServer>;
   jumpNodes: CustomResourceClient<JumpNode>;
   recorder: EventRecorder;
+  /** The labels of a Secret (metadata only: the operator never reads Secret data). */
+  keySecret(namespace: string, name: string): Promise<KeySecretLookup>;
   clock: Clock;
   log: Logger;
   settings: OperatorSettings;

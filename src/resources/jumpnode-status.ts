@@ -10,8 +10,11 @@ import {
 } from './conditions.js';
 
 export interface JumpNodeObservation {
-  /** Set when a child with the runner's name exists but belongs to someone else. */
-  problem?: { reason: 'ResourceExists'; message: string };
+  /**
+   * Why the runner is not running as asked: a child with the runner's name belongs to someone
+   * else (ResourceExists), or the JumpNode asks for what the operator's policy refuses.
+   */
+  problem?: { reason: string; message: string };
   desiredReplicas: number;
   readyReplicas: number;
   /** ForwardedServers holding a runner port on this node. */

@@ -59,7 +59,15 @@ export function serverEvents(
   return events;
 }
 
-const JUMPNODE_WARNINGS: ReadonlySet<string> = new Set(['ResourceExists', 'NotConnected']);
+const JUMPNODE_WARNINGS: ReadonlySet<string> = new Set([
+  'ResourceExists',
+  'NotConnected',
+  'ImageNotAllowed',
+  'TolerationNotAllowed',
+  'KeySecretNotFound',
+  'KeySecretNotAllowed',
+  'KeySecretUnreadable',
+]);
 
 export function jumpNodeEvents(prev: Condition[] | undefined, next: Condition[]): EventSpec[] {
   const before = findCondition(prev, 'Ready');

@@ -96,11 +96,13 @@ describe('data plane protocol (DataPlaneCore behind DataPlaneClient)', () => {
   });
 
   it('derives connection settings in the data plane and reports why it cannot connect', async () => {
-    client.configure(jumpNode, undefined);
+    client.configure(jumpNode, { path: '/nonexistent/ssh-privatekey' });
     await until('the session problem', () => client.session().problem !== undefined);
     expect(client.session().problem).toEqual({
-      reason: 'SecretNotFound',
-      message: 'Secret key does not exist',
+      reason: 'KeyNotFound',
+      message:
+        'The key "ssh-privatekey" of Secret key is not mounted at /nonexistent/ssh-privatekey ' +
+        '(the Secret or the key does not exist)',
     });
     expect(events).toContain('change');
   });
