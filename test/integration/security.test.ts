@@ -1,0 +1,368 @@
+// Least privilege, proved against the real API server with the manifests' RBAC and admission
+// policies: each identity (runner, facade, operator) is used with a real ServiceAccount token or
+// through impersonation, and the test shows what it can NOT do as well as that its own work
+// still goes through.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type * as k8s from '@kubernetes/client-node';
+import {
+  API_VERSION,
+  RESTARTED_AT_ANNOTATION,
+  type ForwardedServer,
+  type JumpNode,
+} from '../../src/api/types.js';
+import { apiMessage, apiStatus, makeClients, type Clients } from '../../src/kube/client.js';
+import { LABELS, RUNNER_FIELD_MANAGER, runnerName } from '../../src/names.js';
+import type { RunningOperator } from '../../src/operator/operator.js';
+import {
+  buildRunnerRole,
+  buildRunnerRoleBinding,
+  buildRunnerServiceAccount,
+} from '../../src/resources/runner.js';
+import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
+import { kubectl } from '../harness/kubectl.js';
+import {
+  adminClients,
+  allowRunnerKeys,
+  applyManifests,
+  eventually,
+  forwardedServer,
+  jumpNode,
+  ROOT,
+  startInProcess,
+} from './operator-support.js';
+
+jest.setTimeout(120_000);
+
+const info = clusterInfo();
+const admin = adminClients(info);
+let ns: { name: string; cleanup: () => Promise<void> };
+const N = () => ns.name;
+const CONDITION_TIME = '2026-01-01T00:00:00Z';
+
+beforeAll(async () => {
+  await applyManifests(info);
+  ns = await createNamespace(kubeConfig(info), 'sec');
+});
+
+afterAll(async () => {
+  await ns.cleanup();
+});
+
+/** Clients with a real token of a ServiceAccount of the test namespace. */
+async function clientsOf(sa: string): Promise<Clients> {
+  const tr = await admin.core.createNamespacedServiceAccountToken({
+    name: sa,
+    namespace: N(),
+    body: { spec: { expirationSeconds: 3600, audiences: [] } },
+  });
+  return makeClients(kubeConfig(info, { token: tr.status!.token! }));
+}
+
+/** Resolves to the HTTP status and message of a refused call, or 'allowed'. */
+async function outcome(call: () => Promise<unknown>): Promise<'allowed' | string> {
+  try {
+    await call();
+    return 'allowed';
+  } catch (err) {
+    return `${apiStatus(err)}: ${apiMessage(err)}`;
+  }
+}
+
+const can = (user: string, args: string[]) =>
+  kubectl(info, ['auth', 'can-i', ...args, '--as', user]).catch((e: Error) => e.message);
+
+const condition = (type: string, status = 'True') => ({
+  type,
+  status,
+  reason: 'Test',
+  message: 'written by the test',
+  lastTransitionTime: CONDITION_TIME,
+});
+
+describe('a tunnel runner (its own ServiceAccount token, the Role the operator gives it)', () => {
+  let runner: Clients;
+  const apply = (name: string, status: Record<string, unknown>, kind = 'ForwardedServer') =>
+    outcome(() =>
+      (kind === 'ForwardedServer' ? runner.forwardedServers : runner.jumpNodes).applyStatus(
+        N(),
+        name,
+        API_VERSION,
+        kind,
+        status as never,
+        RUNNER_FIELD_MANAGER,
+      ),
+    );
+  const patchStatus = (name: string, status: Record<string, unknown>) =>
+    outcome(() =>
+      runner.forwardedServers.applyStatus(
+        N(),
+        name,
+        API_VERSION,
+        'ForwardedServer',
+        status as never,
+        'other-manager',
+      ),
+    );
+
+  beforeAll(async () => {
+    const own = jumpNode(N(), 'hpc');
+    const created = await admin.jumpNodes.create(N(), own);
+    await admin.jumpNodes.create(N(), jumpNode(N(), 'other'));
+    for (const build of [buildRunnerServiceAccount, buildRunnerRole, buildRunnerRoleBinding]) {
+      const body = build(created) as k8s.KubernetesObject;
+      await admin.objects.create(body);
+    }
+    for (const [user, node] of [
+      ['alice', 'hpc'],
+      ['mallory', 'other'],
+    ] as const) {
+      const fs = forwardedServer(N(), user, '', {
+        jumpNodeRef: { name: node },
+        target: { host: 'node1', port: 8888 },
+      });
+      await admin.forwardedServers.create(N(), fs);
+      // What the operator writes: url, phase, runnerPort and Ready.
+      await admin.forwardedServers.applyStatus(
+        N(),
+        fs.metadata.name,
+        API_VERSION,
+        'ForwardedServer',
+        {
+          url: `http://${fs.metadata.name}.${N()}.svc:8888`,
+          phase: 'Connecting',
+          runnerPort: 20000,
+          conditions: [condition('Ready', 'False')],
+        },
+        'jupyterhub-forward-operator',
+      );
+    }
+    runner = await clientsOf(runnerName('hpc'));
+  });
+
+  it('still writes TunnelReady and TargetReachable of its own servers', async () => {
+    expect(
+      await apply('jupyter-alice', {
+        conditions: [condition('TunnelReady'), condition('TargetReachable')],
+      }),
+    ).toBe('allowed');
+    const fs: ForwardedServer = await admin.forwardedServers.get(N(), 'jupyter-alice');
+    expect(fs.status?.conditions?.map((c) => c.type).sort()).toEqual([
+      'Ready',
+      'TargetReachable',
+      'TunnelReady',
+    ]);
+  });
+
+  it.each([
+    ['status.url', { url: 'http://attacker.example.org:80' }],
+    ['status.phase', { phase: 'Ready' }],
+    ['status.runnerPort', { runnerPort: 20001 }],
+    ['status.events', { events: [{ message: 'fake', progress: 100 }] }],
+    ['status.terminalEvent', { terminalEvent: { message: 'fake', failed: true } }],
+    ['the Ready condition', { conditions: [condition('Ready')] }],
+    ['a condition of a new type', { conditions: [condition('Hijacked')] }],
+  ])('cannot change %s of its own servers', async (_what, status) => {
+    const result = await patchStatus('jupyter-alice', status);
+    expect(result).toMatch(/^403: .*ValidatingAdmissionPolicy 'jupyterhub-forward-runner-status'/);
+    const fs = await admin.forwardedServers.get(N(), 'jupyter-alice');
+    expect(fs.status?.url).toBe(`http://jupyter-alice.${N()}.svc:8888`);
+    expect(fs.status?.phase).toBe('Connecting');
+  });
+
+  it("cannot write the status of another JumpNode's server", async () => {
+    expect(await apply('jupyter-mallory', { conditions: [condition('TunnelReady')] })).toMatch(
+      /^403: .*may write the status only of its own JumpNode hpc/,
+    );
+    const fs = await admin.forwardedServers.get(N(), 'jupyter-mallory');
+    expect(fs.status?.conditions?.map((c) => c.type)).toEqual(['Ready']);
+  });
+
+  it('writes Connected, connectedSince and lastRestartHandled of its JumpNode and nothing else', async () => {
+    expect(
+      await apply(
+        'hpc',
+        {
+          conditions: [condition('Connected')],
+          connectedSince: CONDITION_TIME,
+          lastRestartHandled: 'r1',
+        },
+        'JumpNode',
+      ),
+    ).toBe('allowed');
+    expect(await apply('hpc', { forwards: 7 }, 'JumpNode')).toMatch(/^403: .*ValidatingAdmission/);
+    expect(await apply('hpc', { conditions: [condition('Ready')] }, 'JumpNode')).toMatch(
+      /^403: .*ValidatingAdmission/,
+    );
+    expect(await apply('other', { conditions: [condition('Connected')] }, 'JumpNode')).toMatch(
+      /^403: /,
+    );
+  });
+
+  it('cannot read Secrets nor change any spec', async () => {
+    const user = `system:serviceaccount:${N()}:${runnerName('hpc')}`;
+    expect(await can(user, ['get', 'secrets', '-n', N()])).toMatch(/no/);
+    expect(await can(user, ['get', 'secrets/hpc-key', '-n', N()])).toMatch(/no/);
+    expect(
+      await can(user, ['patch', 'forwardedservers.forward.hub.jupyter.org', '-n', N()]),
+    ).toMatch(/no/);
+    expect(await can(user, ['patch', 'jumpnodes.forward.hub.jupyter.org', '-n', N()])).toMatch(
+      /no/,
+    );
+  });
+});
+
+describe('the facade (its ServiceAccount and Role from manifests/facade)', () => {
+  let facade: Clients;
+  const SA = 'jupyterhub-forward-facade';
+
+  beforeAll(async () => {
+    for (const file of ['serviceaccount.yaml', 'role.yaml', 'rolebinding.yaml']) {
+      const text = readFileSync(join(ROOT, 'manifests', 'facade', file), 'utf8');
+      for (const doc of parseAllDocuments(text)) {
+        const obj = doc.toJSON() as k8s.KubernetesObject;
+        obj.metadata = { ...obj.metadata, namespace: N() };
+        await admin.objects.create(obj);
+      }
+    }
+    await admin.jumpNodes.create(N(), jumpNode(N(), 'facade-target'));
+    facade = await clientsOf(SA);
+  });
+
+  const patch = (body: Record<string, unknown>) =>
+    outcome(() => facade.jumpNodes.patch(N(), 'facade-target', body));
+
+  it('requests a restart (the restarted-at annotation), again and again', async () => {
+    for (const at of ['2026-01-01T00:00:00Z', '2026-01-01T00:05:00Z'])
+      expect(await patch({ metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: at } } })).toBe(
+        'allowed',
+      );
+    const jn: JumpNode = await admin.jumpNodes.get(N(), 'facade-target');
+    expect(jn.metadata.annotations?.[RESTARTED_AT_ANNOTATION]).toBe('2026-01-01T00:05:00Z');
+  });
+
+  it.each([
+    ['spec.insecureSkipHostKeyCheck', { spec: { insecureSkipHostKeyCheck: true } }],
+    ['spec.runner.image', { spec: { runner: { image: 'evil.example.org/x:1' } } }],
+    ['spec.privateKeySecretRef', { spec: { privateKeySecretRef: { name: 'facade-tokens' } } }],
+    ['spec.host', { spec: { host: 'attacker.example.org' } }],
+    ['another annotation', { metadata: { annotations: { 'example.org/x': '1' } } }],
+    ['a label', { metadata: { labels: { 'example.org/x': '1' } } }],
+  ])('cannot change %s of a JumpNode', async (_what, body) => {
+    expect(await patch(body)).toMatch(
+      /^403: .*ValidatingAdmissionPolicy 'jupyterhub-forward-facade-jumpnodes'/,
+    );
+    const jn: JumpNode = await admin.jumpNodes.get(N(), 'facade-target');
+    expect(jn.spec.host).toBe('login.example.org');
+    expect(jn.spec.insecureSkipHostKeyCheck ?? false).toBe(false);
+  });
+
+  it('cannot create or delete JumpNodes, nor read Secrets', async () => {
+    const user = `system:serviceaccount:${N()}:${SA}`;
+    expect(await can(user, ['create', 'jumpnodes.forward.hub.jupyter.org', '-n', N()])).toMatch(
+      /no/,
+    );
+    expect(await can(user, ['delete', 'jumpnodes.forward.hub.jupyter.org', '-n', N()])).toMatch(
+      /no/,
+    );
+    expect(await can(user, ['get', 'secrets', '-n', N()])).toMatch(/no/);
+  });
+});
+
+describe('the operator (the restricted operator user, the manifests RBAC)', () => {
+  let op: RunningOperator | undefined;
+  const user = info.users.operator.name;
+
+  afterAll(async () => {
+    await op?.close();
+  });
+
+  it('holds no Secret access cluster-wide; only `get` where an admin bound it', async () => {
+    expect(await can(user, ['get', 'secrets', '-n', 'kube-system'])).toMatch(/no/);
+    expect(await can(user, ['list', 'secrets', '--all-namespaces'])).toMatch(/no/);
+    expect(await can(user, ['get', 'secrets', '-n', N()])).toMatch(/no/);
+    await allowRunnerKeys(admin, info, N(), ['hpc']);
+    expect(await can(user, ['get', 'secrets', '-n', N()])).toMatch(/^yes/);
+    expect(await can(user, ['list', 'secrets', '-n', N()])).toMatch(/no/);
+    expect(await can(user, ['watch', 'secrets', '-n', N()])).toMatch(/no/);
+  });
+
+  it('runs a runner only with a key Secret that opted in and an allowed image', async () => {
+    await admin.core.createNamespacedSecret({
+      namespace: N(),
+      body: { metadata: { name: 'hub-secret' }, stringData: { token: 'the hub token' } },
+    });
+    op = await startInProcess(info, N());
+    const ready = (name: string) =>
+      eventually(`JumpNode ${name} to get a Ready condition`, async () => {
+        const jn: JumpNode = await admin.jumpNodes.get(N(), name);
+        return jn.status?.conditions?.find((c) => c.type === 'Ready');
+      });
+    const events = async (name: string) =>
+      (
+        await admin.events.listNamespacedEvent({
+          namespace: N(),
+          fieldSelector: `regarding.name=${name}`,
+        })
+      ).items;
+    const deployment = (name: string) =>
+      admin.apps
+        .readNamespacedDeployment({ name: runnerName(name), namespace: N() })
+        .catch(() => undefined);
+
+    await admin.jumpNodes.create(
+      N(),
+      jumpNode(N(), 'stolen', { privateKeySecretRef: { name: 'hub-secret', key: 'token' } }),
+    );
+    await admin.jumpNodes.create(
+      N(),
+      jumpNode(N(), 'miner', {
+        privateKeySecretRef: { name: 'hpc-key' },
+        runner: { image: 'evil.example.org/miner:1' },
+      }),
+    );
+    await admin.jumpNodes.create(
+      N(),
+      jumpNode(N(), 'master', {
+        privateKeySecretRef: { name: 'hpc-key' },
+        runner: {
+          tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists' }],
+        },
+      }),
+    );
+    await admin.jumpNodes.create(N(), jumpNode(N(), 'hpc'));
+
+    expect(await ready('stolen')).toMatchObject({ status: 'False', reason: 'KeySecretNotAllowed' });
+    expect(await ready('miner')).toMatchObject({ status: 'False', reason: 'ImageNotAllowed' });
+    expect(await ready('master')).toMatchObject({
+      status: 'False',
+      reason: 'TolerationNotAllowed',
+    });
+    const hpc = await eventually('the runner Deployment of hpc', () => deployment('hpc'));
+    const pod = hpc.spec!.template.spec!;
+    expect(pod.volumes?.[0]?.secret).toMatchObject({ secretName: 'hpc-key', optional: true });
+    for (const name of ['stolen', 'miner', 'master']) {
+      expect(await deployment(name)).toBeUndefined();
+      const warned = await eventually(`a Warning Event on ${name}`, async () =>
+        (await events(name)).find((e) => e.type === 'Warning'),
+      );
+      expect(warned.note).toMatch(/not allowed|not labelled/);
+    }
+    const role = await admin.rbac.readNamespacedRole({ name: runnerName('hpc'), namespace: N() });
+    expect(role.rules?.some((r) => r.resources?.includes('secrets'))).toBe(false);
+
+    // The admin labels the Secret: the runner follows without a change to the JumpNode.
+    await admin.core.patchNamespacedSecret(
+      {
+        name: 'hub-secret',
+        namespace: N(),
+        body: { metadata: { labels: { [LABELS.runnerKey]: 'true' } } },
+      },
+      (await import('../../src/kube/client.js')).mergePatch,
+    );
+    await eventually('the runner Deployment of stolen once its Secret opted in', () =>
+      deployment('stolen'),
+    );
+  });
+});
