@@ -16,6 +16,7 @@ import type { Clock } from '../clock.js';
 import type { CustomResourceClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { KeySecretLookup, RunnerSettings } from '../resources/runner.js';
+import type { DirectTargetPolicy } from '../resources/target-policy.js';
 import type { Children } from './children.js';
 import type { EventRecorder } from '../kube/recorder.js';
 
@@ -44,6 +45,8 @@ export interface OperatorSettings {
   localUrlHost?: string;
   /** How long a ForwardedServer stays Pending when its JumpNode is missing before it is Failed. */
   jumpNodeGraceMs: number;
+  /** Where direct servers may lead (JumpNodes carry their own policy). */
+  directTargets: DirectTargetPolicy;
 }
 
 export interface ControllerContext {

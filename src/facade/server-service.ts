@@ -1,10 +1,20 @@
 // The facade's operations on ForwardedServers and JumpNodes, independent of HTTP. Handlers call
 // these; every write to one server runs in that server's serializer slot and is retried on
 // resourceVersion conflicts.
-import { RESTARTED_AT_ANNOTATION, type ForwardedServer, type HostPort } from '../api/types.js';
+import {
+  RESTARTED_AT_ANNOTATION,
+  type ForwardedServer,
+  type HostPort,
+  type JumpNode,
+} from '../api/types.js';
 import type { Clock } from '../clock.js';
 import { serverResourceName } from '../names.js';
 import type { EventCaps } from '../resources/events.js';
+import {
+  DEFAULT_DIRECT_POLICY,
+  targetProblem,
+  type DirectTargetPolicy,
+} from '../resources/target-policy.js';
 import { KeyedSerializer, retryOnConflict } from './concurrency.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { EventWriter, type CancelResult } from './event-writer.js';
@@ -26,6 +36,8 @@ export interface ServerServiceDeps {
   caps: EventCaps;
   /** Attempts of one read-decide-write step before a conflict becomes a 503. */
   writeAttempts?: number;
+  /** Where direct servers may lead; JumpNodes carry their own policy. */
+  directTargets?: DirectTargetPolicy;
 }
 
 const describe = (user: string, server: string) =>
@@ -84,8 +96,10 @@ export class ServerService {
     sshNode: string | undefined,
     startId: string | undefined,
   ): Promise<void> {
-    const name = (await this.find(user, server)).metadata.name;
+    const found = await this.find(user, server);
+    const name = found.metadata.name;
     const jumpNode = sshNode === undefined ? undefined : await this.resolveJumpNode(sshNode);
+    await this.checkTarget(target, jumpNode ?? found.spec.jumpNodeRef?.name);
     await this.serializer.run(name, () =>
       this.retry('setuptunnel', async () => {
         const fs = await this.store.get(name);
@@ -97,6 +111,21 @@ export class ServerService {
         await this.store.patchSpec(name, fs.metadata.resourceVersion!, spec);
       }),
     );
+  }
+
+  /**
+   * A 400 when the target policy refuses the target: the JumpNode's own policy, or the
+   * operator-wide one for direct servers. A JumpNode that does not exist is the operator's to
+   * report; the runner checks again before it forwards.
+   */
+  private async checkTarget(target: HostPort, jumpNode: string | undefined): Promise<void> {
+    let node: JumpNode | undefined;
+    if (jumpNode) {
+      node = (await this.store.jumpNodes()).find((n) => n.metadata.name === jumpNode);
+      if (!node) return;
+    }
+    const problem = targetProblem(target, node, this.deps.directTargets ?? DEFAULT_DIRECT_POLICY);
+    if (problem) throw badRequest(`Target not allowed: ${problem}`);
   }
 
   /** The one JumpNode a name or alias designates, else a 400 explaining why not. */
@@ -135,6 +164,7 @@ export class ServerService {
     body: PutServerBody,
   ): Promise<{ created: boolean; fs: ForwardedServer }> {
     const jumpNode = body.jumpNode ? await this.resolveJumpNode(body.jumpNode) : undefined;
+    if (body.target) await this.checkTarget(body.target, jumpNode);
     const id = { namespace: this.store.namespace, user, server };
     const desired = buildForwardedServer(id, body, jumpNode);
     const name = desired.metadata.name;

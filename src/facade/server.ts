@@ -45,7 +45,13 @@ export async function startFacade(
     log,
     metrics,
   });
-  const service = new ServerService({ store, clock, metrics, caps: config.eventCaps });
+  const service = new ServerService({
+    store,
+    clock,
+    metrics,
+    caps: config.eventCaps,
+    directTargets: config.directTargets,
+  });
   const app = await buildApp({
     service,
     store,

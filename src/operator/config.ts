@@ -3,6 +3,7 @@
 // documented in docs/operator.md; a bad value stops the start with a message naming it.
 import { EnvReader, LOG_LEVELS, type Env } from '../config/env.js';
 import type { LogLevel } from '../log.js';
+import { readDirectTargetPolicy, type DirectTargetPolicy } from '../resources/target-policy.js';
 
 export interface OperatorConfig {
   /** JFO_NAMESPACE as given: '' watches all namespaces, else a comma-separated list. */
@@ -16,6 +17,8 @@ export interface OperatorConfig {
   runnerAllowedImages: string[];
   /** Taint keys JumpNodes' runners may tolerate (`*`: any). */
   runnerAllowedTolerationKeys: string[];
+  /** Where direct servers may lead (JFO_CLUSTER_CIDRS, JFO_DIRECT_ALLOWED_CIDRS). */
+  directTargets: DirectTargetPolicy;
   httpHost: string;
   httpPort: number;
   logLevel: LogLevel;
@@ -59,6 +62,7 @@ export function loadOperatorConfig(env: Env): Readonly<OperatorConfig> {
     runnerLogLevel: r.oneOf('JFO_RUNNER_LOG_LEVEL', LOG_LEVELS, 'info'),
     runnerAllowedImages: list(r.optional('JFO_RUNNER_ALLOWED_IMAGES')),
     runnerAllowedTolerationKeys: list(r.optional('JFO_RUNNER_ALLOWED_TOLERATION_KEYS')),
+    directTargets: readDirectTargetPolicy(r),
     httpHost: r.string('JFO_HTTP_HOST', '0.0.0.0'),
     httpPort: r.int('JFO_HTTP_PORT', 8080, 0, 65535),
     logLevel: r.oneOf('JFO_LOG_LEVEL', LOG_LEVELS, 'info'),

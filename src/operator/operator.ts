@@ -165,6 +165,7 @@ function settingsFrom(config: Readonly<OperatorConfig>): OperatorSettings {
     },
     ...(config.localUrlHost ? { localUrlHost: config.localUrlHost } : {}),
     jumpNodeGraceMs: config.jumpNodeGraceSeconds * 1000,
+    directTargets: config.directTargets,
   };
 }
 

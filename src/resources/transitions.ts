@@ -17,6 +17,7 @@ const SERVER_PROBLEMS: ReadonlySet<string> = new Set<ServerProblem>([
   'NameMismatch',
   'ResourceExists',
   'JumpNodeNotFound',
+  'TargetNotAllowed',
   'PortsExhausted',
 ]);
 

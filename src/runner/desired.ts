@@ -7,6 +7,7 @@ import { DEFAULTS, type ForwardedServer, type HostPort, type JumpNode } from '..
 import { objectKey } from '../names.js';
 import { parseHostKeys, type PinnedKey } from './hostkeys.js';
 import type { PrivateKeyFile } from './key-file.js';
+import { tunnelTargetProblem } from '../resources/target-policy.js';
 
 export interface LocalForwardSpec {
   key: string;
@@ -26,6 +27,8 @@ export interface DesiredForwards {
   remote: RemoteForwardSpec[];
   /** Keys whose forward lost a port clash to an older ForwardedServer, with the reason. */
   conflicts: Map<string, string>;
+  /** Keys whose target the JumpNode's target policy refuses, with the reason (no forward). */
+  refused: Map<string, string>;
   /** Every ForwardedServer that names this JumpNode (the ones whose status the runner owns). */
   servers: Map<string, ForwardedServer>;
 }
@@ -47,11 +50,18 @@ export function serverKey(fs: ForwardedServer): string {
 export function desiredForwards(
   servers: readonly ForwardedServer[],
   jumpNode: string,
+  node?: JumpNode,
 ): DesiredForwards {
   const mine = servers
     .filter((fs) => fs.spec?.jumpNodeRef?.name === jumpNode && !fs.metadata.deletionTimestamp)
     .sort(byAge);
-  const out: DesiredForwards = { local: [], remote: [], conflicts: new Map(), servers: new Map() };
+  const out: DesiredForwards = {
+    local: [],
+    remote: [],
+    conflicts: new Map(),
+    refused: new Map(),
+    servers: new Map(),
+  };
   const ports = new Map<number, string>();
   const binds = new Map<string, string>();
   for (const fs of mine) {
@@ -60,7 +70,10 @@ export function desiredForwards(
     if (fs.spec.cancelRequested) continue;
     const port = fs.status?.runnerPort;
     const target = fs.spec.target;
-    if (port && target) {
+    // Defence in depth: the facade and the operator refuse such a target too.
+    const refused = target && node && tunnelTargetProblem(target, node);
+    if (refused) out.refused.set(key, refused);
+    else if (port && target) {
       const holder = ports.get(port);
       if (holder) out.conflicts.set(key, `runner port ${port} is already used by ${holder}`);
       else {

@@ -125,7 +125,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     if (jn && restart.observe(value, jn.status?.lastRestartHandled) === 'reconnect')
       plane.reconnectNow(`${RESTARTED_AT_ANNOTATION}=${value}`);
     const previous = desired;
-    desired = desiredForwards(watch.servers(), config.jumpNode);
+    desired = desiredForwards(watch.servers(), config.jumpNode, jn);
     plane.sync(desired, draining);
     for (const key of previous.servers.keys()) if (!desired.servers.has(key)) status.forget(key);
   };

@@ -282,7 +282,7 @@ describe('the operator (the restricted operator user, the manifests RBAC)', () =
     expect(await can(user, ['get', 'secrets', '-n', 'kube-system'])).toMatch(/no/);
     expect(await can(user, ['list', 'secrets', '--all-namespaces'])).toMatch(/no/);
     expect(await can(user, ['get', 'secrets', '-n', N()])).toMatch(/no/);
-    await allowRunnerKeys(admin, info, N(), ['hpc']);
+    await allowRunnerKeys(admin, info, N(), ['good']);
     expect(await can(user, ['get', 'secrets', '-n', N()])).toMatch(/^yes/);
     expect(await can(user, ['list', 'secrets', '-n', N()])).toMatch(/no/);
     expect(await can(user, ['watch', 'secrets', '-n', N()])).toMatch(/no/);
@@ -318,20 +318,20 @@ describe('the operator (the restricted operator user, the manifests RBAC)', () =
     await admin.jumpNodes.create(
       N(),
       jumpNode(N(), 'miner', {
-        privateKeySecretRef: { name: 'hpc-key' },
+        privateKeySecretRef: { name: 'good-key' },
         runner: { image: 'evil.example.org/miner:1' },
       }),
     );
     await admin.jumpNodes.create(
       N(),
       jumpNode(N(), 'master', {
-        privateKeySecretRef: { name: 'hpc-key' },
+        privateKeySecretRef: { name: 'good-key' },
         runner: {
           tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists' }],
         },
       }),
     );
-    await admin.jumpNodes.create(N(), jumpNode(N(), 'hpc'));
+    await admin.jumpNodes.create(N(), jumpNode(N(), 'good'));
 
     expect(await ready('stolen')).toMatchObject({ status: 'False', reason: 'KeySecretNotAllowed' });
     expect(await ready('miner')).toMatchObject({ status: 'False', reason: 'ImageNotAllowed' });
@@ -339,9 +339,9 @@ describe('the operator (the restricted operator user, the manifests RBAC)', () =
       status: 'False',
       reason: 'TolerationNotAllowed',
     });
-    const hpc = await eventually('the runner Deployment of hpc', () => deployment('hpc'));
+    const hpc = await eventually('the runner Deployment of good', () => deployment('good'));
     const pod = hpc.spec!.template.spec!;
-    expect(pod.volumes?.[0]?.secret).toMatchObject({ secretName: 'hpc-key', optional: true });
+    expect(pod.volumes?.[0]?.secret).toMatchObject({ secretName: 'good-key', optional: true });
     for (const name of ['stolen', 'miner', 'master']) {
       expect(await deployment(name)).toBeUndefined();
       const warned = await eventually(`a Warning Event on ${name}`, async () =>
@@ -349,7 +349,7 @@ describe('the operator (the restricted operator user, the manifests RBAC)', () =
       );
       expect(warned.note).toMatch(/not allowed|not labelled/);
     }
-    const role = await admin.rbac.readNamespacedRole({ name: runnerName('hpc'), namespace: N() });
+    const role = await admin.rbac.readNamespacedRole({ name: runnerName('good'), namespace: N() });
     expect(role.rules?.some((r) => r.resources?.includes('secrets'))).toBe(false);
 
     // The admin labels the Secret: the runner follows without a change to the JumpNode.

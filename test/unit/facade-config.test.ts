@@ -24,6 +24,7 @@ describe('parseFacadeConfig', () => {
       maxWaitSeconds: 60,
       streamMaxSeconds: 900,
       eventCaps: { maxCount: 100, maxBytes: 131072 },
+      directTargets: { clusterCidrs: ['10.96.0.0/12', '10.244.0.0/16'], allowedCidrs: [] },
       logLevel: 'info',
     });
     expect(Object.isFrozen(c)).toBe(true);

@@ -10,6 +10,7 @@ describe('loadOperatorConfig', () => {
       runnerLogLevel: 'info',
       runnerAllowedImages: [],
       runnerAllowedTolerationKeys: [],
+      directTargets: { clusterCidrs: ['10.96.0.0/12', '10.244.0.0/16'], allowedCidrs: [] },
       httpHost: '0.0.0.0',
       httpPort: 8080,
       logLevel: 'info',

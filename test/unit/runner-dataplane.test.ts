@@ -50,6 +50,7 @@ function desired(key: string, port: number): DesiredForwards {
     local: [{ key, port, target: { host: '127.0.0.1', port: 1 } }],
     remote: [],
     conflicts: new Map(),
+    refused: new Map(),
     servers: new Map(),
   };
 }
