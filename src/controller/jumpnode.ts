@@ -24,6 +24,7 @@ import {
   buildRunnerRoleBinding,
   buildRunnerServiceAccount,
 } from '../resources/runner.js';
+import { nameCollisions } from '../resources/jumpnode-names.js';
 import { jumpNodeEvents, type EventSpec } from '../resources/transitions.js';
 import type { Cache, ControllerContext } from './context.js';
 import { takenPorts } from './ports.js';
@@ -66,6 +67,7 @@ export function jumpNodeReconciler(ctx: ControllerContext) {
       desiredReplicas: jn.spec.runner?.replicas ?? 1,
       readyReplicas: problem ? 0 : (deployment?.status?.readyReplicas ?? 0),
       forwards: takenPorts(ctx, namespace, name).size,
+      nameCollisions: nameCollisions(jn, ctx.caches.jumpNodes.list(namespace)),
     };
     const status = computeJumpNodeStatus(jn, observed, new Date(ctx.clock.now()));
     const r = await applier.apply(jn, status, { events });

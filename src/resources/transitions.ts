@@ -71,15 +71,24 @@ const JUMPNODE_WARNINGS: ReadonlySet<string> = new Set([
 ]);
 
 export function jumpNodeEvents(prev: Condition[] | undefined, next: Condition[]): EventSpec[] {
+  const events: EventSpec[] = [];
   const before = findCondition(prev, 'Ready');
   const ready = findCondition(next, 'Ready')!;
-  if (before?.reason === ready.reason && before.status === ready.status) return [];
-  return [
-    {
+  if (before?.reason !== ready.reason || before.status !== ready.status)
+    events.push({
       type: JUMPNODE_WARNINGS.has(ready.reason) ? 'Warning' : 'Normal',
       reason: ready.reason,
       action: 'Reconcile',
       note: ready.message,
-    },
-  ];
+    });
+  const names = findCondition(next, 'NamesUnique');
+  const namesBefore = findCondition(prev, 'NamesUnique');
+  if (names?.status === 'False' && namesBefore?.message !== names.message)
+    events.push({
+      type: 'Warning',
+      reason: names.reason,
+      action: 'Reconcile',
+      note: names.message,
+    });
+  return events;
 }

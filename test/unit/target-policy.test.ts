@@ -7,6 +7,7 @@ import {
   readDirectTargetPolicy,
   tunnelTargetProblem,
 } from '../../src/resources/target-policy.js';
+import { nameCollisions } from '../../src/resources/jumpnode-names.js';
 
 function node(spec: Partial<JumpNode['spec']> = {}): JumpNode {
   return {
@@ -109,5 +110,26 @@ describe('directTargetProblem', () => {
     expect(parseCidr('10.0.0.0/8')).toEqual({ network: '10.0.0.0', prefix: 8, family: 'ipv4' });
     expect(parseCidr('10.0.0.0')).toBeUndefined();
     expect(parseCidr('::/129')).toBeUndefined();
+  });
+});
+
+describe('nameCollisions', () => {
+  const jn = (name: string, aliases: string[] = [], namespace = 'hub'): JumpNode => ({
+    ...node({ aliases }),
+    metadata: { name, namespace },
+  });
+
+  it("finds a name that is another JumpNode's alias, and shared aliases, in one namespace", () => {
+    const real = jn('hpc-login', ['hpc', 'login']);
+    const impostor = jn('hpc');
+    const other = jn('gpu', ['login']);
+    const elsewhere = jn('hpc', [], 'other-ns');
+    const all = [real, impostor, other, elsewhere];
+    expect(nameCollisions(real, all)).toEqual([
+      '"hpc" also designates JumpNode hpc',
+      '"login" also designates JumpNode gpu',
+    ]);
+    expect(nameCollisions(impostor, all)).toEqual(['"hpc" also designates JumpNode hpc-login']);
+    expect(nameCollisions(jn('solo', ['s']), all)).toEqual([]);
   });
 });
