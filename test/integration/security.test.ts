@@ -22,6 +22,7 @@ import {
 } from '../../src/resources/runner.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
+import { client, facadeKubeConfig, startTestFacade, type TestFacade } from './facade-cluster.js';
 import {
   adminClients,
   allowRunnerKeys,
@@ -364,5 +365,179 @@ describe('the operator (the restricted operator user, the manifests RBAC)', () =
     await eventually('the runner Deployment of stolen once its Secret opted in', () =>
       deployment('stolen'),
     );
+  });
+
+  it('refuses a target the policy forbids with a condition and an Event, and makes nothing', async () => {
+    const mk = (user: string, spec: Partial<ForwardedServer['spec']>) =>
+      admin.forwardedServers.create(N(), forwardedServer(N(), user, '', spec));
+    await mk('loop', { jumpNodeRef: { name: 'good' }, target: { host: '127.0.0.1', port: 22 } });
+    await mk('apisvc', { target: { host: '10.96.0.1', port: 443 } });
+    await mk('fine', { jumpNodeRef: { name: 'good' }, target: { host: '10.20.1.1', port: 8888 } });
+    for (const name of ['jupyter-loop', 'jupyter-apisvc']) {
+      const ready = await eventually(`${name} to be refused`, async () => {
+        const fs: ForwardedServer = await admin.forwardedServers.get(N(), name);
+        const c = fs.status?.conditions?.find((x) => x.type === 'Ready');
+        return c?.reason === 'TargetNotAllowed' ? { c, fs } : undefined;
+      });
+      expect(ready.c.status).toBe('False');
+      expect(ready.fs.status?.phase).toBe('Failed');
+      expect(ready.fs.status?.runnerPort).toBeUndefined();
+      expect(ready.fs.status?.url).toBeUndefined();
+      const svc = await admin.core
+        .readNamespacedService({ name, namespace: N() })
+        .catch(() => undefined);
+      expect(svc).toBeUndefined();
+      const warned = await eventually(`a Warning Event on ${name}`, async () =>
+        (
+          await admin.events.listNamespacedEvent({
+            namespace: N(),
+            fieldSelector: `regarding.name=${name}`,
+          })
+        ).items.find((e) => e.type === 'Warning' && e.reason === 'TargetNotAllowed'),
+      );
+      expect(warned.note).toMatch(/loopback|cluster range/);
+    }
+    const fine = await eventually('the allowed server to get a port', async () => {
+      const fs: ForwardedServer = await admin.forwardedServers.get(N(), 'jupyter-fine');
+      return fs.status?.runnerPort ? fs : undefined;
+    });
+    expect(fine.status?.url).toBeDefined();
+    const claims = await admin.coordination.listNamespacedLease({
+      namespace: N(),
+      labelSelector: `${LABELS.forwardedServer}=jupyter-loop`,
+    });
+    expect(claims.items).toEqual([]);
+  });
+
+  it('reports a name or alias shared by two JumpNodes on both', async () => {
+    await admin.jumpNodes.create(N(), jumpNode(N(), 'login-a', { aliases: ['login'] }));
+    await admin.jumpNodes.create(N(), jumpNode(N(), 'login'));
+    const names = (name: string) =>
+      eventually(`NamesUnique=False on ${name}`, async () => {
+        const jn: JumpNode = await admin.jumpNodes.get(N(), name);
+        const c = jn.status?.conditions?.find((x) => x.type === 'NamesUnique');
+        return c?.status === 'False' ? c : undefined;
+      });
+    expect((await names('login-a')).message).toMatch(/"login" also designates JumpNode login/);
+    expect((await names('login')).message).toMatch(/"login" also designates JumpNode login-a/);
+    await admin.jumpNodes.delete(N(), 'login');
+    await eventually('NamesUnique=True on login-a once the impostor is gone', async () => {
+      const jn: JumpNode = await admin.jumpNodes.get(N(), 'login-a');
+      return jn.status?.conditions?.find((x) => x.type === 'NamesUnique')?.status === 'True';
+    });
+  });
+});
+
+describe('the facade refuses targets the policy forbids and ambiguous jump node names (real requests)', () => {
+  const T = {
+    hub: 'hub-token-0123456789abcdef-sec',
+    outpost: 'outpost-token-0123456789abcdef-sec',
+    alice: 'alice-server-token-0123456789-sec',
+  };
+  const TOKENS = `
+hub: {token: ${T.hub}, scopes: [servers, access:servers, custom:servers:list]}
+outpost: {token: ${T.outpost}, scopes: [access:servers, custom:servers:list]}
+alice: {token: ${T.alice}, scopes: ["access:servers!server=alice/nb"]}
+`;
+  let fns: { name: string; cleanup: () => Promise<void> };
+  let facade: TestFacade;
+  let call: ReturnType<typeof client>;
+  const spec = async (name: string) => (await admin.forwardedServers.get(fns.name, name)).spec;
+
+  beforeAll(async () => {
+    fns = await createNamespace(kubeConfig(info), 'secf');
+    facade = await startTestFacade(await facadeKubeConfig(info, fns.name), fns.name, TOKENS);
+    call = client(facade.url);
+    await admin.jumpNodes.create(
+      fns.name,
+      jumpNode(fns.name, 'hpc-login', { aliases: ['hpc'], host: 'login.hpc.example.org' }),
+    );
+    await admin.jumpNodes.create(
+      fns.name,
+      jumpNode(fns.name, 'fenced', {
+        targetPolicy: {
+          allowedCIDRs: ['10.20.0.0/16'],
+          allowedPorts: [{ start: 8000, end: 8999 }],
+        },
+      }),
+    );
+    expect(
+      (
+        await call('PUT', '/api/forwardedservers/alice/nb', T.hub, {
+          userId: 1,
+          startId: 's1',
+          jumpNode: 'hpc-login',
+        })
+      ).status,
+    ).toBe(201);
+  });
+
+  afterAll(async () => {
+    await facade?.close();
+    await fns?.cleanup();
+  });
+
+  const tunnel = (service: string, extra: Record<string, string> = {}) =>
+    call('POST', '/api/users/setuptunnel/alice/nb', T.alice, { service, ...extra });
+
+  it.each([
+    ['127.0.0.1:22', /loopback/],
+    ['localhost:22', /localhost/],
+    ['[::1]:22', /loopback/],
+    ['169.254.169.254:80', /link-local/],
+    ['login.hpc.example.org:22', /own address/],
+  ])("a notebook's own token cannot point its tunnel at %s", async (service, why) => {
+    const res = await tunnel(service);
+    expect(res.status).toBe(400);
+    expect(res.json.message).toMatch(/^Target not allowed: /);
+    expect(res.json.message).toMatch(why);
+    expect((await spec('jupyter-alice--nb')).target).toBeUndefined();
+  });
+
+  it("keeps the tunnel inside a JumpNode's allowed CIDRs and ports", async () => {
+    for (const [service, status] of [
+      ['10.20.1.2:8888', 204],
+      ['10.21.1.2:8888', 400],
+      ['10.20.1.2:22', 400],
+      ['node1.example.org:8888', 400],
+    ] as const)
+      expect([service, (await tunnel(service, { ssh_node: 'fenced' })).status]).toEqual([
+        service,
+        status,
+      ]);
+    expect((await spec('jupyter-alice--nb')).target).toEqual({ host: '10.20.1.2', port: 8888 });
+  });
+
+  it('refuses a PUT whose target the policy forbids, tunnelled or direct', async () => {
+    const put = (server: string, body: Record<string, unknown>) =>
+      call('PUT', `/api/forwardedservers/bob/${server}`, T.hub, {
+        userId: 2,
+        startId: 'b1',
+        ...body,
+      });
+    for (const [server, body, why] of [
+      ['a', { jumpNode: 'hpc', target: { host: '127.0.0.1', port: 22 } }, /loopback/],
+      ['b', { target: { host: '10.96.0.1', port: 443 } }, /cluster range 10.96.0.0\/12/],
+      ['c', { target: { host: 'kubernetes.default.svc', port: 443 } }, /DNS domain/],
+    ] as const) {
+      const res = await put(server, body);
+      expect(res.status).toBe(400);
+      expect(res.json.message).toMatch(why);
+      expect(
+        await admin.forwardedServers.get(fns.name, `jupyter-bob--${server}`).catch(() => 'none'),
+      ).toBe('none');
+    }
+    expect((await put('d', { target: { host: '10.20.30.40', port: 8888 } })).status).toBe(201);
+  });
+
+  it("refuses a name that is also another JumpNode's alias instead of letting the name win", async () => {
+    expect((await tunnel('10.20.1.3:8888', { ssh_node: 'hpc' })).status).toBe(204);
+    expect((await spec('jupyter-alice--nb')).jumpNodeRef).toEqual({ name: 'hpc-login' });
+    // A JumpNode writer creates one named like the real node's alias.
+    await admin.jumpNodes.create(fns.name, jumpNode(fns.name, 'hpc'));
+    const res = await tunnel('10.20.1.4:8888', { ssh_node: 'hpc' });
+    expect(res.status).toBe(400);
+    expect(res.json.message).toMatch(/ambiguous: hpc-login, hpc|ambiguous: hpc, hpc-login/);
+    expect((await spec('jupyter-alice--nb')).jumpNodeRef).toEqual({ name: 'hpc-login' });
   });
 });
