@@ -20,7 +20,10 @@ beforeAll(async () => {
   admin = makeClients(kubeConfig(cp, 'admin'));
   for (const ns of ['jhub', 'hub2', 'other']) await kubectl(cp, ['create', 'namespace', ns]);
   // The parent kustomization in the hub's namespace (JFO_NAMESPACE=jhub), watched/ in hub2.
-  await kubectl(cp, ['-n', 'jhub', 'apply', '--server-side', '-k', 'manifests/namespaced/']);
+  // As an admin would: the kubectl context's namespace is the hub's (objects of jfo-system keep
+  // theirs, which `-n` would refuse).
+  await kubectl(cp, ['config', 'set-context', '--current', '--namespace=jhub']);
+  await kubectl(cp, ['apply', '--server-side', '-k', 'manifests/namespaced/']);
   await kubectl(cp, [
     '-n',
     'hub2',
