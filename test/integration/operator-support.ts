@@ -76,16 +76,11 @@ export async function applyManifests(info: ControlPlaneInfo): Promise<string> {
   return kubectl(info, ['apply', '--server-side', '--force-conflicts', '-k', 'manifests/']);
 }
 
-/**
- * What an admin does in a namespace before JumpNodes there can run: bind the operator's
- * key-secrets ClusterRole (it reads the opt-in label) and create each JumpNode's key Secret
- * (`<name>-key`, the default of jumpNode()) with the opt-in label.
- */
-export async function allowRunnerKeys(
+/** Binds the operator's key-secrets ClusterRole in `namespace` (it reads key Secrets' labels). */
+export async function bindKeySecretReader(
   admin: Clients,
   info: ControlPlaneInfo,
   namespace: string,
-  jumpNodes: string[],
 ): Promise<void> {
   const name = 'jupyterhub-forward-operator-key-secrets';
   const [, , saNamespace, saName] = info.users.operator.name.split(':');
@@ -97,6 +92,20 @@ export async function allowRunnerKeys(
       subjects: [{ kind: 'ServiceAccount', name: saName!, namespace: saNamespace! }],
     },
   });
+}
+
+/**
+ * What an admin does in a namespace before JumpNodes there can run: bind the operator's
+ * key-secrets ClusterRole (it reads the opt-in label) and create each JumpNode's key Secret
+ * (`<name>-key`, the default of jumpNode()) with the opt-in label.
+ */
+export async function allowRunnerKeys(
+  admin: Clients,
+  info: ControlPlaneInfo,
+  namespace: string,
+  jumpNodes: string[],
+): Promise<void> {
+  await bindKeySecretReader(admin, info, namespace);
   for (const jn of jumpNodes)
     await admin.core.createNamespacedSecret({
       namespace,

@@ -166,7 +166,7 @@ describe('a tunnel runner (its own ServiceAccount token, the Role the operator g
     ['a condition of a new type', { conditions: [condition('Hijacked')] }],
   ])('cannot change %s of its own servers', async (_what, status) => {
     const result = await patchStatus('jupyter-alice', status);
-    expect(result).toMatch(/^403: .*ValidatingAdmissionPolicy 'jupyterhub-forward-runner-status'/);
+    expect(result).toMatch(/^403: .*ValidatingAdmissionPolicy 'jupyterhub-forward-operator-runner-status'/);
     const fs = await admin.forwardedServers.get(N(), 'jupyter-alice');
     expect(fs.status?.url).toBe(`http://jupyter-alice.${N()}.svc:8888`);
     expect(fs.status?.phase).toBe('Connecting');
@@ -252,7 +252,7 @@ describe('the facade (its ServiceAccount and Role from manifests/facade)', () =>
     ['a label', { metadata: { labels: { 'example.org/x': '1' } } }],
   ])('cannot change %s of a JumpNode', async (_what, body) => {
     expect(await patch(body)).toMatch(
-      /^403: .*ValidatingAdmissionPolicy 'jupyterhub-forward-facade-jumpnodes'/,
+      /^403: .*ValidatingAdmissionPolicy 'jupyterhub-forward-operator-facade-jumpnodes'/,
     );
     const jn: JumpNode = await admin.jumpNodes.get(N(), 'facade-target');
     expect(jn.spec.host).toBe('login.example.org');
