@@ -166,7 +166,9 @@ describe('a tunnel runner (its own ServiceAccount token, the Role the operator g
     ['a condition of a new type', { conditions: [condition('Hijacked')] }],
   ])('cannot change %s of its own servers', async (_what, status) => {
     const result = await patchStatus('jupyter-alice', status);
-    expect(result).toMatch(/^403: .*ValidatingAdmissionPolicy 'jupyterhub-forward-operator-runner-status'/);
+    expect(result).toMatch(
+      /^403: .*ValidatingAdmissionPolicy 'jupyterhub-forward-operator-runner-status'/,
+    );
     const fs = await admin.forwardedServers.get(N(), 'jupyter-alice');
     expect(fs.status?.url).toBe(`http://jupyter-alice.${N()}.svc:8888`);
     expect(fs.status?.phase).toBe('Connecting');
