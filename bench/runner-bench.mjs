@@ -21,9 +21,9 @@
 //        [--profile DIR] (V8 CPU profiles) [--runner-flags '<node flags>'] (experiments: --trace-gc)
 // Prints raw figures, then a Markdown table with medians and ratios (runner / OpenSSH).
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, startControlPlane } from '../dist/dev/control-plane.js';
@@ -51,6 +51,8 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const API = 'forward.hub.jupyter.org/v1alpha1';
 const NS = 'bench';
 
+// The runner's key file, as the kubelet writes the key Secret's volume.
+const KEY_FILE = join(mkdtempSync(join(tmpdir(), 'jfo-runner-bench-key-')), 'ssh-privatekey');
 let controlPlane;
 let benchSshd;
 
@@ -104,6 +106,8 @@ async function setUpCluster(sshd) {
     namespace: NS,
     body: { metadata: { name: 'key' }, stringData: { 'ssh-privatekey': sshd.privateKey } },
   });
+  // The runner reads its key from the Secret's volume; here, as a kubelet would write it.
+  writeFileSync(KEY_FILE, sshd.privateKey, { mode: 0o600 });
   return { cp, c };
 }
 
@@ -119,6 +123,8 @@ async function createJumpNode(c, name, sshd, runner = undefined) {
       privateKeySecretRef: { name: 'key' },
       hostKeys: [sshd.hostKey],
       ...(runner ? { runner } : {}),
+      // The targets listen on this host's loopback, which a JumpNode must allow explicitly.
+      targetPolicy: { allowedCIDRs: ['127.0.0.1/32'] },
     },
   });
 }
@@ -150,6 +156,7 @@ function startRunner(cp, jumpNode, extraEnv = {}, root = ROOT) {
       JFO_LOG_LEVEL: 'debug',
       JFO_STATUS_QPS: '200',
       JFO_STATUS_BURST: '200',
+      JFO_PRIVATE_KEY_FILE: KEY_FILE,
       ...extraEnv,
     },
   });

@@ -79,6 +79,11 @@ export const LABELS = {
   z2jhComponent: 'component',
   jumpNode: `${GROUP}/jumpnode`,
   forwardedServer: `${GROUP}/forwardedserver`,
+  /**
+   * On a Secret, set by the admin: "true" lets JumpNodes of its namespace name it as their
+   * private key (spec.privateKeySecretRef). Any other Secret is refused.
+   */
+  runnerKey: `${GROUP}/runner-key`,
 } as const;
 
 export const APP_NAME = 'jupyterhub-forward-operator';

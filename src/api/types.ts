@@ -150,6 +150,11 @@ export interface JumpNodeSpec {
   insecureSkipHostKeyCheck?: boolean;
   /** Names remote systems use for this node (the reference's `system` / `ssh_node`). */
   aliases?: string[];
+  /** Where this node's forwards may lead (src/resources/target-policy.ts). */
+  targetPolicy?: {
+    allowedCIDRs?: string[];
+    allowedPorts?: Array<{ start: number; end: number }>;
+  };
   keepalive?: { intervalSeconds?: number; countMax?: number };
   runner?: {
     replicas?: number;

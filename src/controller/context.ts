@@ -15,7 +15,8 @@ import type { ForwardedServer, JumpNode } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { CustomResourceClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
-import type { RunnerSettings } from '../resources/runner.js';
+import type { KeySecretLookup, RunnerSettings } from '../resources/runner.js';
+import type { DirectTargetPolicy } from '../resources/target-policy.js';
 import type { Children } from './children.js';
 import type { EventRecorder } from '../kube/recorder.js';
 
@@ -44,6 +45,8 @@ export interface OperatorSettings {
   localUrlHost?: string;
   /** How long a ForwardedServer stays Pending when its JumpNode is missing before it is Failed. */
   jumpNodeGraceMs: number;
+  /** Where direct servers may lead (JumpNodes carry their own policy). */
+  directTargets: DirectTargetPolicy;
 }
 
 export interface ControllerContext {
@@ -53,6 +56,8 @@ export interface ControllerContext {
   forwardedServers: CustomResourceClient<ForwardedServer>;
   jumpNodes: CustomResourceClient<JumpNode>;
   recorder: EventRecorder;
+  /** The labels of a Secret (metadata only: the operator never reads Secret data). */
+  keySecret(namespace: string, name: string): Promise<KeySecretLookup>;
   clock: Clock;
   log: Logger;
   settings: OperatorSettings;

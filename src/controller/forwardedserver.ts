@@ -27,6 +27,7 @@ import {
   buildTunnelService,
   serverUrl,
 } from '../resources/service.js';
+import { targetProblem } from '../resources/target-policy.js';
 import { serverEvents, type EventSpec } from '../resources/transitions.js';
 import type { EnsureResult } from './children.js';
 import type { ControllerContext } from './context.js';
@@ -92,10 +93,25 @@ async function converge(ctx: ControllerContext, fs: ForwardedServer): Promise<Co
     const message = `metadata.name must be ${expected} for user "${fs.spec.user.name}" and server "${fs.spec.serverName ?? ''}" (it is also the Service name and what the hub looks up)`;
     return { observed: { problem: { reason: 'NameMismatch', message } }, release: [], events: [] };
   }
-  if (!fs.spec.jumpNodeRef) return convergeDirect(ctx, fs);
-  const jn = ctx.caches.jumpNodes.get(fs.spec.jumpNodeRef.name, fs.metadata.namespace);
-  if (!jn) return jumpNodeMissing(fs);
-  return convergeTunnel(ctx, fs, jn);
+  const jn = fs.spec.jumpNodeRef
+    ? ctx.caches.jumpNodes.get(fs.spec.jumpNodeRef.name, fs.metadata.namespace)
+    : undefined;
+  if (fs.spec.jumpNodeRef && !jn) return jumpNodeMissing(fs);
+  const refused = fs.spec.target && targetProblem(fs.spec.target, jn, ctx.settings.directTargets);
+  if (refused) return targetRefused(ctx, fs, refused);
+  return jn ? convergeTunnel(ctx, fs, jn) : convergeDirect(ctx, fs);
+}
+
+/** A target the policy refuses gets no port, Service or EndpointSlice (none are left behind). */
+async function targetRefused(
+  ctx: ControllerContext,
+  fs: ForwardedServer,
+  message: string,
+): Promise<Converged> {
+  await deleteChild(ctx, fs, serviceRef(fs), ctx.caches.services);
+  await deleteChild(ctx, fs, sliceRef(fs), ctx.caches.endpointSlices);
+  const problem = { reason: 'TargetNotAllowed' as const, message };
+  return { observed: { problem }, release: heldClaims(ctx, fs), events: [] };
 }
 
 /** Keeps the Service and the claim (the JumpNode may come back) and reports the problem. */

@@ -1,6 +1,10 @@
 // The JumpNode reconciler: the runner's ServiceAccount, Role, RoleBinding and Deployment (in
 // that order, so a pod never runs without its permissions), then the status: readyReplicas from
 // the Deployment, forwards from the port claims, Ready from both and the runner's Connected.
+// A JumpNode that asks for what the operator's policy refuses (an image, a toleration, a key
+// Secret without the opt-in label) gets Ready=False with the reason and no change to its
+// runner; the key Secret is checked again after KEY_SECRET_RECHECK_MS, since a label on a
+// Secret does not trigger a reconcile.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, JUMP_NODE, type JumpNode } from '../api/types.js';
 import { StatusApplier, type OwnedFields } from '../kube/status-applier.js';
@@ -12,11 +16,15 @@ import {
   type OwnedJumpNodeStatus,
 } from '../resources/jumpnode-status.js';
 import {
+  keySecret,
+  keySecretProblem,
+  runnerPolicyProblem,
   buildRunnerDeployment,
   buildRunnerRole,
   buildRunnerRoleBinding,
   buildRunnerServiceAccount,
 } from '../resources/runner.js';
+import { nameCollisions } from '../resources/jumpnode-names.js';
 import { jumpNodeEvents, type EventSpec } from '../resources/transitions.js';
 import type { Cache, ControllerContext } from './context.js';
 import { takenPorts } from './ports.js';
@@ -31,13 +39,15 @@ export const JUMP_NODE_STATUS: OwnedFields<JumpNode, OwnedJumpNodeStatus> = {
   transitions: (before, after) => jumpNodeEvents(before?.conditions, after.conditions),
 };
 
+export const KEY_SECRET_RECHECK_MS = 15_000;
+
 export function jumpNodeReconciler(ctx: ControllerContext) {
   const applier = new StatusApplier(JUMP_NODE_STATUS, {
     client: ctx.jumpNodes,
     recorder: ctx.recorder,
     beforeWrite: ctx.guard,
   });
-  return async (key: string): Promise<void> => {
+  return async (key: string): Promise<{ requeueAfterMs: number } | void> => {
     const { namespace, name } = splitKey(key);
     const cachedJn = ctx.caches.jumpNodes.get(name, namespace);
     if (!cachedJn) {
@@ -47,19 +57,31 @@ export function jumpNodeReconciler(ctx: ControllerContext) {
     }
     if (cachedJn.metadata.deletionTimestamp) return;
     const jn = applier.view(cachedJn);
-    const { problem, events } = await ensureRunner(ctx, jn);
+    const refused = await policyProblem(ctx, jn);
+    const { problem, events } = refused
+      ? { problem: refused, events: [] }
+      : await ensureRunner(ctx, jn);
     const deployment = ctx.caches.deployments.get(runnerName(name), namespace);
     const observed: JumpNodeObservation = {
       ...(problem ? { problem } : {}),
       desiredReplicas: jn.spec.runner?.replicas ?? 1,
       readyReplicas: problem ? 0 : (deployment?.status?.readyReplicas ?? 0),
       forwards: takenPorts(ctx, namespace, name).size,
+      nameCollisions: nameCollisions(jn, ctx.caches.jumpNodes.list(namespace)),
     };
     const status = computeJumpNodeStatus(jn, observed, new Date(ctx.clock.now()));
     const r = await applier.apply(jn, status, { events });
     if (r.outcome === 'written')
       ctx.log.debug('Updated JumpNode status', { namespace, name, forwards: status.forwards });
+    if (refused?.reason.startsWith('KeySecret')) return { requeueAfterMs: KEY_SECRET_RECHECK_MS };
   };
+}
+
+async function policyProblem(ctx: ControllerContext, jn: JumpNode) {
+  const refused = runnerPolicyProblem(jn, ctx.settings.runner);
+  if (refused) return refused;
+  const lookup = await ctx.keySecret(jn.metadata.namespace!, keySecret(jn).name);
+  return keySecretProblem(jn, lookup);
 }
 
 type Step = { build: (jn: JumpNode) => KubernetesObject; cache: Cache<KubernetesObject> };

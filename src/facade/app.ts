@@ -15,6 +15,7 @@ import { badRequest, errorHandler } from './errors.js';
 import { installHooks } from './hooks.js';
 import type { FacadeMetrics } from './metrics.js';
 import { ServerService } from './server-service.js';
+import type { DirectTargetPolicy } from '../resources/target-policy.js';
 import type { ServerStore } from './store.js';
 import { hubRoutes } from './routes/hub-api.js';
 import { opsRoutes } from './routes/ops.js';
@@ -45,6 +46,8 @@ export interface FacadeAppDeps {
   bodyLimitBytes?: number;
   /** A long-poll's `wait` is capped to this many seconds. */
   maxWaitSeconds?: number;
+  /** Where direct servers may lead (the target policy); JumpNodes carry their own. */
+  directTargets?: DirectTargetPolicy;
   /** Attempts of one read-decide-write step before a conflict becomes a 503. */
   writeAttempts?: number;
   /** Listener timeouts; absent: fastify's defaults (in-process tests). */
@@ -113,6 +116,7 @@ export async function buildFacade(deps: FacadeAppDeps): Promise<FastifyInstance>
     caps: deps.caps ?? DEFAULT_EVENT_CAPS,
     writeAttempts: deps.writeAttempts,
     maxWaitSeconds: deps.maxWaitSeconds,
+    directTargets: deps.directTargets,
   });
   app.decorate('service', service);
 

@@ -4,6 +4,7 @@ import { EnvReader, LOG_LEVELS, type Env } from '../config/env.js';
 import type { LogLevel } from '../log.js';
 import type { EventCaps } from '../resources/events.js';
 import type { HttpLimits } from './app.js';
+import { readDirectTargetPolicy, type DirectTargetPolicy } from '../resources/target-policy.js';
 
 export interface FacadeConfig {
   namespace: string;
@@ -24,6 +25,8 @@ export interface FacadeConfig {
   /** Longest long-poll actually held (a client's `wait` is capped to it). */
   maxWaitSeconds: number;
   eventCaps: EventCaps;
+  /** Where direct servers may lead (JFO_CLUSTER_CIDRS, JFO_DIRECT_ALLOWED_CIDRS). */
+  directTargets: DirectTargetPolicy;
   logLevel: LogLevel;
 }
 
@@ -73,6 +76,7 @@ export function parseFacadeConfig(env: Env): Readonly<FacadeConfig> {
       maxCount: r.int('JFO_EVENTS_MAX_COUNT', 100, 1, 200),
       maxBytes: r.int('JFO_EVENTS_MAX_BYTES', 131072, 4096, 1024 * 1024),
     }),
+    directTargets: readDirectTargetPolicy(r),
     logLevel: r.oneOf('JFO_LOG_LEVEL', LOG_LEVELS, 'info'),
   };
   const { http } = config;

@@ -3,6 +3,7 @@
 // which JumpNode a name or alias means, what GET /api/servers lists and when a long-poll ends.
 import type { ForwardedServer, HostPort, JumpNode, ProgressEvent } from '../api/types.js';
 import { appendCapped, type EventCaps } from '../resources/events.js';
+import { namesOf } from '../resources/jumpnode-names.js';
 import { badRequest } from './errors.js';
 import type { FacadeStatus } from './store.js';
 
@@ -148,9 +149,10 @@ export function parseServiceAddress(service: string): HostPort {
   return { host, port };
 }
 
-/** The JumpNodes a name or alias designates: the one with that name, else those with the alias. */
+/**
+ * The JumpNodes a name or alias designates: every one with that name or alias. A name never
+ * silently wins over another JumpNode's alias: more than one match is ambiguous.
+ */
 export function matchJumpNodes(nodes: readonly JumpNode[], nameOrAlias: string): JumpNode[] {
-  const byName = nodes.filter((n) => n.metadata.name === nameOrAlias);
-  if (byName.length) return byName;
-  return nodes.filter((n) => n.spec.aliases?.includes(nameOrAlias));
+  return nodes.filter((n) => namesOf(n).includes(nameOrAlias));
 }

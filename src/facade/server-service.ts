@@ -2,10 +2,20 @@
 // the server up once (find) and hand the object to the operation; every write to one server runs
 // in that server's serializer slot, starts from that object and re-reads the source of truth
 // only after a resourceVersion conflict.
-import { RESTARTED_AT_ANNOTATION, type ForwardedServer, type HostPort } from '../api/types.js';
+import {
+  RESTARTED_AT_ANNOTATION,
+  type ForwardedServer,
+  type HostPort,
+  type JumpNode,
+} from '../api/types.js';
 import type { Clock } from '../clock.js';
 import { serverResourceName } from '../names.js';
 import type { EventCaps } from '../resources/events.js';
+import {
+  DEFAULT_DIRECT_POLICY,
+  targetProblem,
+  type DirectTargetPolicy,
+} from '../resources/target-policy.js';
 import { KeyedSerializer, Recheck, retryFrom, retryOnConflict } from './concurrency.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { ingestEvent } from './event-ingest.js';
@@ -32,6 +42,8 @@ export interface ServerServiceDeps {
   writeAttempts?: number;
   /** A long-poll's wait is capped to this many seconds. */
   maxWaitSeconds?: number;
+  /** Where direct servers may lead; JumpNodes carry their own policy. */
+  directTargets?: DirectTargetPolicy;
 }
 
 /** The body of PATCH /api/forwardedservers/{user}[/{server}] (schema-validated). */
@@ -131,6 +143,7 @@ export class ServerService {
   ): Promise<void> {
     const checked = checkTarget(target, 'spec.target');
     const jumpNode = sshNode === undefined ? undefined : await this.resolveJumpNode(sshNode);
+    await this.checkPolicy(checked, jumpNode ?? found.spec.jumpNodeRef?.name);
     await this.serializer.run(found.metadata.name, () =>
       this.writeFrom('setuptunnel', found, async (fs) => {
         this.checkStart(fs, startId);
@@ -164,6 +177,7 @@ export class ServerService {
           throw notFound(`No ${describe(user, server)}`);
         this.checkStart(fs, body.startId);
         if (fs.spec.target || isStopping(fs)) return fs;
+        await this.checkPolicy(target, jumpNode ?? fs.spec.jumpNodeRef?.name);
         const spec =
           jumpNode && !fs.spec.jumpNodeRef
             ? { target, jumpNodeRef: { name: jumpNode } }
@@ -171,6 +185,21 @@ export class ServerService {
         return this.store.patchSpec(name, fs.metadata.resourceVersion!, spec);
       }),
     );
+  }
+
+  /**
+   * A 400 when the target policy refuses the target: the JumpNode's own policy, or the
+   * operator-wide one for direct servers. A JumpNode that does not exist is the operator's to
+   * report; the runner checks again before it forwards.
+   */
+  private async checkPolicy(target: HostPort, jumpNode: string | undefined): Promise<void> {
+    let node: JumpNode | undefined;
+    if (jumpNode) {
+      node = (await this.store.jumpNodes()).find((n) => n.metadata.name === jumpNode);
+      if (!node) return;
+    }
+    const problem = targetProblem(target, node, this.deps.directTargets ?? DEFAULT_DIRECT_POLICY);
+    if (problem) throw badRequest(`Target not allowed: ${problem}`);
   }
 
   private retry<T>(operation: string, step: () => Promise<T>): Promise<T> {
@@ -233,6 +262,7 @@ export class ServerService {
         target: checkTarget(body.remoteForward.target, 'spec.remoteForward.target'),
       };
     const jumpNode = body.jumpNode ? await this.resolveJumpNode(body.jumpNode) : undefined;
+    if (checked.target) await this.checkPolicy(checked.target, jumpNode);
     const id = { namespace: this.store.namespace, user, server };
     const desired = buildForwardedServer(id, checked, jumpNode);
     const name = desired.metadata.name;

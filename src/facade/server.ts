@@ -63,6 +63,7 @@ export async function startFacade(
     caps: config.eventCaps,
     bodyLimitBytes: config.bodyLimitBytes,
     maxWaitSeconds: config.maxWaitSeconds,
+    directTargets: config.directTargets,
     http: config.http,
   });
   const ops =

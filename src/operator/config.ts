@@ -3,13 +3,22 @@
 // documented in docs/operator.md; a bad value stops the start with a message naming it.
 import { EnvReader, LOG_LEVELS, type Env } from '../config/env.js';
 import type { LogLevel } from '../log.js';
+import { readDirectTargetPolicy, type DirectTargetPolicy } from '../resources/target-policy.js';
 
 export interface OperatorConfig {
-  /** Namespace to watch; '' watches all namespaces. */
+  /** JFO_NAMESPACE as given: '' watches all namespaces, else a comma-separated list. */
   namespace: string;
+  /** The namespaces to watch; empty: all of them. */
+  namespaces: string[];
   runnerImage: string;
   runnerImagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
   runnerLogLevel: LogLevel;
+  /** Images JumpNodes may ask for besides runnerImage (exact, or a prefix ending in `*`). */
+  runnerAllowedImages: string[];
+  /** Taint keys JumpNodes' runners may tolerate (`*`: any). */
+  runnerAllowedTolerationKeys: string[];
+  /** Where direct servers may lead (JFO_CLUSTER_CIDRS, JFO_DIRECT_ALLOWED_CIDRS). */
+  directTargets: DirectTargetPolicy;
   httpHost: string;
   httpPort: number;
   logLevel: LogLevel;
@@ -45,11 +54,16 @@ export function loadOperatorConfig(env: Env): Readonly<OperatorConfig> {
   const renewDeadlineMs = r.seconds('JFO_RENEW_DEADLINE_SECONDS', 10, 1, MAX_SECONDS);
   if (renewDeadlineMs >= leaseDurationMs)
     r.problems.push('JFO_RENEW_DEADLINE_SECONDS must be less than JFO_LEASE_DURATION_SECONDS');
+  const namespaces = list(namespace);
   const config: OperatorConfig = {
     namespace,
+    namespaces,
     runnerImage: r.string('JFO_RUNNER_IMAGE', DEFAULT_IMAGE),
     runnerImagePullPolicy: r.oneOf('JFO_RUNNER_IMAGE_PULL_POLICY', PULL_POLICIES),
     runnerLogLevel: r.oneOf('JFO_RUNNER_LOG_LEVEL', LOG_LEVELS, 'info'),
+    runnerAllowedImages: list(r.optional('JFO_RUNNER_ALLOWED_IMAGES')),
+    runnerAllowedTolerationKeys: list(r.optional('JFO_RUNNER_ALLOWED_TOLERATION_KEYS')),
+    directTargets: readDirectTargetPolicy(r),
     httpHost: r.string('JFO_HTTP_HOST', '0.0.0.0'),
     httpPort: r.int('JFO_HTTP_PORT', 8080, 0, 65535),
     logLevel: r.oneOf('JFO_LOG_LEVEL', LOG_LEVELS, 'info'),
@@ -62,7 +76,7 @@ export function loadOperatorConfig(env: Env): Readonly<OperatorConfig> {
     leaderElection: {
       enabled: r.bool('JFO_LEADER_ELECTION', true),
       namespace:
-        r.optional('JFO_LEADER_ELECTION_NAMESPACE') ?? podNamespace ?? (namespace || 'default'),
+        r.optional('JFO_LEADER_ELECTION_NAMESPACE') ?? podNamespace ?? namespaces[0] ?? 'default',
       name: r.string('JFO_LEADER_ELECTION_NAME', 'jupyterhub-forward-operator'),
       leaseDurationMs,
       renewDeadlineMs,
@@ -73,6 +87,14 @@ export function loadOperatorConfig(env: Env): Readonly<OperatorConfig> {
   if (!config.runnerImagePullPolicy) delete config.runnerImagePullPolicy;
   if (!config.localUrlHost) delete config.localUrlHost;
   return deepFreeze(config);
+}
+
+/** A comma-separated list; blanks dropped. */
+function list(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function deepFreeze<T extends object>(o: T): Readonly<T> {

@@ -45,6 +45,9 @@ export function wireHandlers(inf: Informers, servers: Controller, nodes: Control
     if (gone) generations.delete(key);
     else generations.set(key, gen);
     usersOf(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
+    // Its names may now collide with (or no longer collide with) another JumpNode's.
+    for (const other of caches.jumpNodes.list(o.metadata?.namespace ?? ''))
+      nodes.enqueue(objectKey(other.metadata.namespace ?? '', other.metadata.name));
   };
   byKind.jumpNodes.on('add', (o) => nodeChanged(o, false));
   byKind.jumpNodes.on('update', (o) => nodeChanged(o, false));

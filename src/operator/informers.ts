@@ -1,6 +1,7 @@
 // The operator's supervised informers: the two custom resources (all of them) and the children
-// it manages (label-selected, so a namespace full of unrelated Services costs nothing). With an
-// empty namespace they watch the whole cluster.
+// it manages (label-selected, so a namespace full of unrelated Services costs nothing). With no
+// namespaces they watch the whole cluster; with a list (the namespaced install, whose RBAC is
+// Roles in those namespaces only) one informer per kind and namespace, seen as one.
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { FORWARDED_SERVER, GROUP, JUMP_NODE, VERSION } from '../api/types.js';
@@ -32,7 +33,7 @@ interface Spec {
 
 export function makeInformers(
   clients: Clients,
-  opts: { namespace: string; log: Logger; resyncMs: number; onResync: () => void },
+  opts: { namespaces: readonly string[]; log: Logger; resyncMs: number; onResync: () => void },
 ): Informers {
   const { core, apps, rbac, coordination } = clients;
   const custom = clients.kc.makeApiClient(k8s.CustomObjectsApi);
@@ -150,20 +151,50 @@ export function makeInformers(
     },
   ];
   const byKind = {} as Record<keyof Caches, AnyInformer>;
+  const namespaces = opts.namespaces.length ? opts.namespaces : [''];
   for (const s of specs) {
-    const ns = opts.namespace;
-    const path = `/${s.group}/${ns ? `namespaces/${ns}/` : ''}${s.plural}`;
-    const informer = makeSupervisedInformer<KubernetesObject>(clients.kc, {
-      name: s.name,
-      path,
-      labelSelector: s.selector,
-      list: () => s.list(ns, s.selector) as Promise<KubernetesListObject<KubernetesObject>>,
-      log: opts.log,
-      resyncMs: opts.resyncMs,
-      // One resync timer is enough: it re-enqueues every ForwardedServer and JumpNode.
-      ...(s.key === 'forwardedServers' ? { onResync: opts.onResync } : {}),
+    const perNamespace = namespaces.map((ns) => {
+      const path = `/${s.group}/${ns ? `namespaces/${ns}/` : ''}${s.plural}`;
+      const informer = makeSupervisedInformer<KubernetesObject>(clients.kc, {
+        name: s.name,
+        path,
+        labelSelector: s.selector,
+        list: () => s.list(ns, s.selector) as Promise<KubernetesListObject<KubernetesObject>>,
+        log: opts.log,
+        resyncMs: opts.resyncMs,
+        // One resync timer is enough: it re-enqueues every ForwardedServer and JumpNode.
+        ...(s.key === 'forwardedServers' && ns === namespaces[0]
+          ? { onResync: opts.onResync }
+          : {}),
+      });
+      return [ns, informer] as const;
     });
+    const informer = perNamespace.length === 1 ? perNamespace[0]![1] : combine(perNamespace);
     byKind[s.key] = Object.assign(informer, { name: s.name });
   }
   return { all: Object.values(byKind), byKind, caches: byKind as unknown as Caches };
+}
+
+/** Informers of several namespaces as one (reads go to the object's namespace). */
+function combine(
+  parts: ReadonlyArray<readonly [string, SupervisedInformer<KubernetesObject>]>,
+): SupervisedInformer<KubernetesObject> {
+  const byNs = new Map(parts);
+  const all = parts.map(([, i]) => i);
+  return {
+    on: (event, handler) => all.forEach((i) => i.on(event, handler)),
+    get: (name, namespace) =>
+      namespace !== undefined
+        ? byNs.get(namespace)?.get(name, namespace)
+        : all.map((i) => i.get(name)).find((o) => o !== undefined),
+    list: (namespace) =>
+      namespace !== undefined
+        ? (byNs.get(namespace)?.list(namespace) ?? [])
+        : all.flatMap((i) => i.list()),
+    start: () => Promise.all(all.map((i) => i.start())).then(() => undefined),
+    stop: () => Promise.all(all.map((i) => i.stop())).then(() => undefined),
+    hasSynced: () => all.every((i) => i.hasSynced()),
+    silenceMs: () => Math.max(...all.map((i) => i.silenceMs())),
+    restarts: () => all.reduce((n, i) => n + i.restarts(), 0),
+  };
 }

@@ -1,7 +1,7 @@
 // Assembles the operator: informers -> handlers -> work queues -> controllers, the HTTP endpoints,
 // and leader election. Informers run in every replica (a standby keeps warm caches); the
 // controllers' workers run only while this replica leads, and every write checks leadership.
-import type { KubeConfig } from '@kubernetes/client-node';
+import { setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../clock.js';
 import { makeChildren } from '../controller/children.js';
 import {
@@ -13,7 +13,8 @@ import { Controller, type ControllerObserver } from '../controller/controller.js
 import { forwardedServerReconciler } from '../controller/forwardedserver.js';
 import { jumpNodeReconciler } from '../controller/jumpnode.js';
 import { WorkQueue } from '../controller/queue.js';
-import { apiMessage, apiStatus, makeClients } from '../kube/client.js';
+import { apiMessage, apiStatus, makeClients, type Clients } from '../kube/client.js';
+import type { KeySecretLookup } from '../resources/runner.js';
 import { useKeepAlive } from '../kube/keepalive.js';
 import { makeEventRecorder } from '../kube/recorder.js';
 import { defaultIdentity, startLeaderElection, type LeaderElector } from '../kube/leader.js';
@@ -58,7 +59,7 @@ export async function startOperator(
     if (!isLeader()) throw new NotLeaderError();
   };
   const informers = makeInformers(clients, {
-    namespace: config.namespace,
+    namespaces: config.namespaces,
     log,
     resyncMs: config.resyncMs,
     onResync: () => enqueueAll(informers, servers, nodes),
@@ -81,6 +82,7 @@ export async function startOperator(
     forwardedServers: clients.forwardedServers,
     jumpNodes: clients.jumpNodes,
     recorder,
+    keySecret: (namespace, name) => keySecretLookup(clients, namespace, name),
     clock,
     log,
     guard,
@@ -160,9 +162,12 @@ function settingsFrom(config: Readonly<OperatorConfig>): OperatorSettings {
       image: config.runnerImage,
       logLevel: config.runnerLogLevel,
       ...(config.runnerImagePullPolicy ? { imagePullPolicy: config.runnerImagePullPolicy } : {}),
+      allowedImages: config.runnerAllowedImages,
+      allowedTolerationKeys: config.runnerAllowedTolerationKeys,
     },
     ...(config.localUrlHost ? { localUrlHost: config.localUrlHost } : {}),
     jumpNodeGraceMs: config.jumpNodeGraceMs,
+    directTargets: config.directTargets,
   };
 }
 
@@ -187,6 +192,29 @@ function makeControllers(
       reconcile: jumpNodeReconciler(ctx),
     }),
   };
+}
+
+/** Accept header that makes the API server return only an object's metadata. */
+const METADATA_ONLY = setHeaderOptions(
+  'Accept',
+  'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
+);
+
+/** The labels of a Secret, read as metadata only (needs `get` on Secrets of that namespace). */
+async function keySecretLookup(
+  clients: Clients,
+  namespace: string,
+  name: string,
+): Promise<KeySecretLookup> {
+  try {
+    const meta = await clients.core.readNamespacedSecret({ name, namespace }, METADATA_ONLY);
+    return { found: true, labels: meta.metadata?.labels ?? {} };
+  } catch (err) {
+    const status = apiStatus(err);
+    if (status === 404) return { found: false };
+    if (status === 403) return { forbidden: true };
+    throw err;
+  }
 }
 
 function electionTimings(config: Readonly<OperatorConfig>) {

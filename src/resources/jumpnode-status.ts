@@ -10,13 +10,21 @@ import {
 } from './conditions.js';
 
 export interface JumpNodeObservation {
-  /** Set when a child with the runner's name exists but belongs to someone else. */
-  problem?: { reason: 'ResourceExists'; message: string };
+  /**
+   * Why the runner is not running as asked: a child with the runner's name belongs to someone
+   * else (ResourceExists), or the JumpNode asks for what the operator's policy refuses.
+   */
+  problem?: { reason: string; message: string };
   desiredReplicas: number;
   readyReplicas: number;
   /** ForwardedServers holding a runner port on this node. */
   forwards: number;
+  /** Names or aliases this node shares with other JumpNodes (jumpnode-names.ts). */
+  nameCollisions?: string[];
 }
+
+/** The operator's conditions on a JumpNode. */
+export const OPERATOR_JUMPNODE_CONDITIONS = ['Ready', 'NamesUnique'] as const;
 
 export interface OwnedJumpNodeStatus {
   observedGeneration?: number;
@@ -35,8 +43,28 @@ export function computeJumpNodeStatus(
     ...(gen !== undefined ? { observedGeneration: gen } : {}),
     readyReplicas: o.readyReplicas,
     forwards: o.forwards,
-    conditions: [nextCondition(jn.status?.conditions, readyCondition(jn, o), now, gen)],
+    conditions: [
+      nextCondition(jn.status?.conditions, readyCondition(jn, o), now, gen),
+      nextCondition(jn.status?.conditions, namesCondition(o), now, gen),
+    ],
   };
+}
+
+function namesCondition(o: JumpNodeObservation): ConditionInput {
+  const c = o.nameCollisions ?? [];
+  return c.length
+    ? {
+        type: 'NamesUnique',
+        status: 'False',
+        reason: 'NameConflict',
+        message: `${c.join('; ')}: the facade refuses requests naming it`,
+      }
+    : {
+        type: 'NamesUnique',
+        status: 'True',
+        reason: 'NamesUnique',
+        message: 'No other JumpNode of the namespace has this name or an alias of it',
+      };
 }
 
 function readyCondition(jn: JumpNode, o: JumpNodeObservation): ConditionInput {
@@ -61,13 +89,15 @@ export function ownedJumpNodeStatus(
   status: JumpNodeStatus | undefined,
 ): OwnedJumpNodeStatus | undefined {
   if (!status) return undefined;
-  const ready = findCondition(status.conditions, 'Ready');
+  const conditions = OPERATOR_JUMPNODE_CONDITIONS.map((t) =>
+    findCondition(status.conditions, t),
+  ).filter((c): c is Condition => c !== undefined);
   return {
     ...(status.observedGeneration !== undefined
       ? { observedGeneration: status.observedGeneration }
       : {}),
     readyReplicas: status.readyReplicas ?? -1,
     forwards: status.forwards ?? -1,
-    conditions: ready ? [ready] : [],
+    conditions,
   };
 }

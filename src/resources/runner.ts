@@ -1,10 +1,16 @@
 // The tunnel runner of a JumpNode: Deployment, ServiceAccount, Role and RoleBinding. Pure.
 //
 // The pod runs this project's image with `args: ["runner"]` (the image's ENTRYPOINT is
-// `node /app/dist/cli.js`) and gets everything it needs from args and env (contract 0001 §C), so
-// a test can "play the kubelet" by running the same command locally. The pod template is
-// deterministic: it changes only when an input changes, and the inputs the runner reads only at
-// start-up (the key Secret's name and key) are hashed into an annotation to roll the pods.
+// `node /app/dist/cli.js`) and gets everything it needs from args, env and the key volume
+// (contract 0001 §C), so a test can "play the kubelet" by running the same command locally. The
+// pod template is deterministic: it changes only when an input changes, and the inputs the
+// runner reads only at start-up (the key Secret's name and key) are hashed into an annotation to
+// roll the pods.
+//
+// The private key reaches the runner as a Secret volume (one file), never through the API: the
+// runner's Role grants nothing on Secrets. What a JumpNode may ask for is bounded by the
+// operator's settings (runnerPolicyProblem): the image, the tolerations, and a key Secret that
+// carries the opt-in label.
 import { createHash } from 'node:crypto';
 import type {
   V1Deployment,
@@ -14,7 +20,7 @@ import type {
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { API_VERSION, DEFAULTS, GROUP, JUMP_NODE, type JumpNode } from '../api/types.js';
-import { runnerLabels, runnerName, runnerSelector } from '../names.js';
+import { LABELS, runnerLabels, runnerName, runnerSelector } from '../names.js';
 import { controllerRef } from './meta.js';
 
 export const RUNNER_CONTAINER = 'runner';
@@ -22,11 +28,101 @@ export const RUNNER_HTTP_PORT = 8080;
 export const RUNNER_UID = 65532;
 export const RUNNER_CONFIG_HASH_ANNOTATION = `${GROUP}/runner-config-hash`;
 
+export const RUNNER_KEY_VOLUME = 'ssh-key';
+export const RUNNER_KEY_DIR = '/etc/jupyterhub-forward-runner/ssh-key';
+/** The one file of the key volume: the Secret's key `privateKeySecretRef.key`, renamed. */
+export const RUNNER_KEY_FILE = `${RUNNER_KEY_DIR}/ssh-privatekey`;
+
 export interface RunnerSettings {
   /** Image when spec.runner.image is not set (the operator's JFO_RUNNER_IMAGE). */
   image: string;
   logLevel: string;
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  /**
+   * Other images spec.runner.image may name (JFO_RUNNER_ALLOWED_IMAGES): exact references, or
+   * prefixes ending in `*`. The operator's own image is always allowed.
+   */
+  allowedImages?: readonly string[];
+  /**
+   * Taint keys spec.runner.tolerations may tolerate (JFO_RUNNER_ALLOWED_TOLERATION_KEYS); `*`
+   * allows every toleration, including one without a key (which tolerates every taint).
+   */
+  allowedTolerationKeys?: readonly string[];
+}
+
+/** Why the operator refuses to run a JumpNode's runner as asked (no Deployment change). */
+export interface RunnerProblem {
+  reason:
+    | 'ImageNotAllowed'
+    | 'TolerationNotAllowed'
+    | 'KeySecretNotFound'
+    | 'KeySecretNotAllowed'
+    | 'KeySecretUnreadable';
+  message: string;
+}
+
+/** What the operator could learn about the key Secret: its labels, or why not. */
+export type KeySecretLookup =
+  { found: true; labels: Record<string, string> } | { found: false } | { forbidden: true };
+
+/**
+ * Whether the JumpNode may use the Secret it names: only a Secret the admin labelled
+ * `forward.hub.jupyter.org/runner-key: "true"`, so a JumpNode writer cannot point the runner at
+ * another Secret of the namespace (the kubelet mounts whatever the pod names). Pure.
+ */
+export function keySecretProblem(jn: JumpNode, lookup: KeySecretLookup): RunnerProblem | undefined {
+  const { name } = keySecret(jn);
+  const ns = jn.metadata.namespace ?? '';
+  if ('forbidden' in lookup)
+    return {
+      reason: 'KeySecretUnreadable',
+      message:
+        `The operator may not read the labels of Secret ${name} in namespace ${ns}: bind the ` +
+        `ClusterRole jupyterhub-forward-operator-key-secrets to it there (docs/security.md)`,
+    };
+  if (!lookup.found)
+    return { reason: 'KeySecretNotFound', message: `Secret ${name} does not exist` };
+  if (lookup.labels[LABELS.runnerKey] !== 'true')
+    return {
+      reason: 'KeySecretNotAllowed',
+      message:
+        `Secret ${name} is not labelled ${LABELS.runnerKey}=true: an admin must label a Secret ` +
+        `before a JumpNode may use it as its private key`,
+    };
+  return undefined;
+}
+
+/** Whether the JumpNode asks only for what the operator's settings allow. Pure. */
+export function runnerPolicyProblem(
+  jn: JumpNode,
+  settings: RunnerSettings,
+): RunnerProblem | undefined {
+  const image = jn.spec.runner?.image;
+  if (image !== undefined && !imageAllowed(image, settings))
+    return {
+      reason: 'ImageNotAllowed',
+      message:
+        `spec.runner.image ${JSON.stringify(image)} is not allowed: the operator runs only its ` +
+        `own image or one listed in JFO_RUNNER_ALLOWED_IMAGES`,
+    };
+  const keys = settings.allowedTolerationKeys ?? [];
+  for (const t of jn.spec.runner?.tolerations ?? []) {
+    if (keys.includes('*') || (t.key && keys.includes(t.key))) continue;
+    return {
+      reason: 'TolerationNotAllowed',
+      message:
+        `spec.runner.tolerations: tolerating ${t.key ? `taint ${JSON.stringify(t.key)}` : 'every taint'} ` +
+        `is not allowed (JFO_RUNNER_ALLOWED_TOLERATION_KEYS)`,
+    };
+  }
+  return undefined;
+}
+
+function imageAllowed(image: string, settings: RunnerSettings): boolean {
+  if (image === settings.image) return true;
+  return (settings.allowedImages ?? []).some((a) =>
+    a.endsWith('*') ? image.startsWith(a.slice(0, -1)) : image === a,
+  );
 }
 
 function meta(jn: JumpNode) {
@@ -83,6 +179,8 @@ export function buildRunnerDeployment(jn: JumpNode, settings: RunnerSettings): V
             runAsNonRoot: true,
             runAsUser: RUNNER_UID,
             runAsGroup: RUNNER_UID,
+            // The key file belongs to this group (mode 0440), so the non-root runner reads it.
+            fsGroup: RUNNER_UID,
             seccompProfile: { type: 'RuntimeDefault' },
           },
           ...(runner.nodeSelector ? { nodeSelector: runner.nodeSelector } : {}),
@@ -98,6 +196,9 @@ export function buildRunnerDeployment(jn: JumpNode, settings: RunnerSettings): V
               livenessProbe: probe('/healthz', 10, 3),
               readinessProbe: probe('/readyz', 5, 2),
               ...(runner.resources ? { resources: runner.resources } : {}),
+              volumeMounts: [
+                { name: RUNNER_KEY_VOLUME, mountPath: RUNNER_KEY_DIR, readOnly: true },
+              ],
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
@@ -107,8 +208,27 @@ export function buildRunnerDeployment(jn: JumpNode, settings: RunnerSettings): V
               },
             },
           ],
+          volumes: [keyVolume(jn)],
         },
       },
+    },
+  };
+}
+
+/**
+ * The key Secret as a volume with one file. Optional, so a pod whose Secret or key is missing
+ * still starts and the runner reports why it cannot connect (a Secret created or fixed later
+ * appears in the volume without a restart).
+ */
+function keyVolume(jn: JumpNode) {
+  const { name, key } = keySecret(jn);
+  return {
+    name: RUNNER_KEY_VOLUME,
+    secret: {
+      secretName: name,
+      items: [{ key, path: 'ssh-privatekey' }],
+      defaultMode: 0o440,
+      optional: true,
     },
   };
 }
@@ -129,6 +249,7 @@ export function runnerEnv(jn: JumpNode, settings: RunnerSettings) {
       name: 'JFO_SSH_CONNECTIONS',
       value: String(jn.spec.runner?.connections ?? DEFAULTS.runnerConnections),
     },
+    { name: 'JFO_PRIVATE_KEY_FILE', value: RUNNER_KEY_FILE },
     { name: 'MALLOC_ARENA_MAX', value: '2' },
   ];
 }
@@ -137,7 +258,10 @@ export function buildRunnerServiceAccount(jn: JumpNode): V1ServiceAccount {
   return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(jn) };
 }
 
-/** Least privilege for one JumpNode's runner (see docs/operator.md, RBAC). */
+/**
+ * Least privilege for one JumpNode's runner (docs/security.md). Nothing on Secrets: the key is a
+ * volume. Which status fields it may change is bounded by the policy in manifests/policy.
+ */
 export function runnerRules(jn: JumpNode): V1PolicyRule[] {
   const node = [jn.metadata.name];
   return [
@@ -154,12 +278,6 @@ export function runnerRules(jn: JumpNode): V1PolicyRule[] {
       resources: ['jumpnodes/status'],
       resourceNames: node,
       verbs: ['get', 'patch'],
-    },
-    {
-      apiGroups: [''],
-      resources: ['secrets'],
-      resourceNames: [keySecret(jn).name],
-      verbs: ['get', 'list', 'watch'],
     },
     { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },

@@ -16,7 +16,7 @@ import {
 import { servicePort } from './service.js';
 
 export type ServerProblem =
-  'NameMismatch' | 'ResourceExists' | 'JumpNodeNotFound' | 'PortsExhausted';
+  'NameMismatch' | 'ResourceExists' | 'JumpNodeNotFound' | 'PortsExhausted' | 'TargetNotAllowed';
 
 /** What one reconcile found and did. */
 export interface ServerObservation {

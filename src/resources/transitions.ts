@@ -17,6 +17,7 @@ const SERVER_PROBLEMS: ReadonlySet<string> = new Set<ServerProblem>([
   'NameMismatch',
   'ResourceExists',
   'JumpNodeNotFound',
+  'TargetNotAllowed',
   'PortsExhausted',
 ]);
 
@@ -59,18 +60,35 @@ export function serverEvents(
   return events;
 }
 
-const JUMPNODE_WARNINGS: ReadonlySet<string> = new Set(['ResourceExists', 'NotConnected']);
+const JUMPNODE_WARNINGS: ReadonlySet<string> = new Set([
+  'ResourceExists',
+  'NotConnected',
+  'ImageNotAllowed',
+  'TolerationNotAllowed',
+  'KeySecretNotFound',
+  'KeySecretNotAllowed',
+  'KeySecretUnreadable',
+]);
 
 export function jumpNodeEvents(prev: Condition[] | undefined, next: Condition[]): EventSpec[] {
+  const events: EventSpec[] = [];
   const before = findCondition(prev, 'Ready');
   const ready = findCondition(next, 'Ready')!;
-  if (before?.reason === ready.reason && before.status === ready.status) return [];
-  return [
-    {
+  if (before?.reason !== ready.reason || before.status !== ready.status)
+    events.push({
       type: JUMPNODE_WARNINGS.has(ready.reason) ? 'Warning' : 'Normal',
       reason: ready.reason,
       action: 'Reconcile',
       note: ready.message,
-    },
-  ];
+    });
+  const names = findCondition(next, 'NamesUnique');
+  const namesBefore = findCondition(prev, 'NamesUnique');
+  if (names?.status === 'False' && namesBefore?.message !== names.message)
+    events.push({
+      type: 'Warning',
+      reason: names.reason,
+      action: 'Reconcile',
+      note: names.message,
+    });
+  return events;
 }

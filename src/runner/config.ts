@@ -2,6 +2,7 @@
 // runner's own tuning knobs, all documented in docs/runner.md). Nothing else reads process.env.
 import { EnvReader, LOG_LEVELS, type Env } from '../config/env.js';
 import type { LogLevel } from '../log.js';
+import { RUNNER_KEY_FILE } from '../resources/runner.js';
 
 export interface RunnerConfig {
   namespace: string;
@@ -13,6 +14,8 @@ export interface RunnerConfig {
   /** Address every forward listener binds. */
   listenHost: string;
   logLevel: LogLevel;
+  /** The private key: a file of the key Secret's volume (JFO_PRIVATE_KEY_FILE). */
+  privateKeyFile: string;
   /** First reconnect delay; doubles per failure up to reconnectMaxMs (and the keepalive bound). */
   reconnectInitialMs: number;
   reconnectMaxMs: number;
@@ -46,6 +49,7 @@ export function parseRunnerConfig(env: Env): Readonly<RunnerConfig> {
     httpHost: r.string('JFO_HTTP_HOST', '0.0.0.0'),
     listenHost: r.string('JFO_LISTEN_HOST', '0.0.0.0'),
     logLevel: r.oneOf('JFO_LOG_LEVEL', LOG_LEVELS, 'info'),
+    privateKeyFile: r.string('JFO_PRIVATE_KEY_FILE', RUNNER_KEY_FILE),
     reconnectInitialMs: r.seconds('JFO_RECONNECT_INITIAL_SECONDS', 1, 0.05, 60),
     reconnectMaxMs: r.seconds('JFO_RECONNECT_MAX_SECONDS', 30, 0.1, 3600),
     sshReadyTimeoutMs: r.seconds('JFO_SSH_READY_TIMEOUT_SECONDS', 20, 1, 600),

@@ -10,11 +10,11 @@
 //   - `mark(key)` runs for every key the data plane reported as changed, after the mirror holds
 //     that report; then 'ready' / 'down' / 'change' are emitted in the order they happened;
 import { EventEmitter } from 'node:events';
-import type { V1Secret } from '@kubernetes/client-node';
 import type { JumpNode } from '../api/types.js';
 import { applyPatch, emptyState, type Command, type Report, type StatsDelta } from './dataplane.js';
 import type { DataPlane } from './dataplane-group.js';
 import type { DesiredForwards } from './desired.js';
+import type { PrivateKeyFile } from './key-file.js';
 import type { ListenerState } from './local-forwards.js';
 import type { RunnerMetrics } from './metrics.js';
 import type { ProbeResult } from './prober.js';
@@ -70,8 +70,8 @@ export class DataPlaneClient extends EventEmitter implements DataPlane {
     return this.first;
   }
 
-  configure(jumpNode: JumpNode | undefined, secret: V1Secret | undefined): void {
-    this.transport.send({ type: 'configure', jumpNode, secret });
+  configure(jumpNode: JumpNode | undefined, key: PrivateKeyFile | undefined): void {
+    this.transport.send({ type: 'configure', jumpNode, key });
   }
 
   reconnectNow(reason: string): void {

@@ -10,9 +10,9 @@
 //   - counts and open connections are sums; 'ready' / 'down' / 'change' of any data plane are
 //     re-emitted.
 import { EventEmitter } from 'node:events';
-import type { V1Secret } from '@kubernetes/client-node';
 import type { JumpNode } from '../api/types.js';
 import type { DesiredForwards } from './desired.js';
+import type { PrivateKeyFile } from './key-file.js';
 import type { ListenerState } from './local-forwards.js';
 import type { ProbeResult } from './prober.js';
 import type { RemoteState } from './remote-forwards.js';
@@ -20,7 +20,7 @@ import type { SessionSnapshot } from './session.js';
 
 /** What the control plane uses of a data plane (DataPlaneClient, or a group of them). */
 export interface DataPlane extends EventEmitter {
-  configure(jumpNode: JumpNode | undefined, secret: V1Secret | undefined): void;
+  configure(jumpNode: JumpNode | undefined, key: PrivateKeyFile | undefined): void;
   reconnectNow(reason: string): void;
   sync(desired: DesiredForwards, keepListeners: boolean): void;
   closeListeners(): void;
@@ -74,8 +74,8 @@ export class DataPlaneGroup extends EventEmitter implements DataPlane {
     return this.planes.reduce((n, p) => n + f(p), 0);
   }
 
-  configure(jumpNode: JumpNode | undefined, secret: V1Secret | undefined): void {
-    for (const p of this.planes) p.configure(jumpNode, secret);
+  configure(jumpNode: JumpNode | undefined, key: PrivateKeyFile | undefined): void {
+    for (const p of this.planes) p.configure(jumpNode, key);
   }
 
   reconnectNow(reason: string): void {

@@ -6,7 +6,7 @@
 // (watches, status, events, metrics) drives it through DataPlaneClient (dataplane-client.ts).
 //
 // Contract:
-//   - commands are applied in order; `configure` takes the raw JumpNode and key Secret (plain
+//   - commands are applied in order; `configure` takes the raw JumpNode and key file (plain
 //     objects) and derives the connection settings here, so no Buffer crosses the thread boundary;
 //   - a `state` report carries what changed in the observable state since the previous report
 //     (the session snapshot whole, the per-key states as a patch), the keys whose status may have
@@ -15,12 +15,12 @@
 //   - counters go out as deltas (`stats`) every STATS_MS, when asked (a `stats` request, before
 //     its reply) and once more on close;
 //   - `request` commands (waitIdle, close) are answered once with `reply` and the same id.
-import type { V1Secret } from '@kubernetes/client-node';
 import type { HostPort, JumpNode } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { RunnerConfig } from './config.js';
 import { connectionSettings, type LocalForwardSpec, type RemoteForwardSpec } from './desired.js';
+import type { PrivateKeyFile } from './key-file.js';
 import { buildForwarding, type Forwarding, type ForwardingStats } from './forwarding.js';
 import type { ListenerState } from './local-forwards.js';
 import type { ProbeResult } from './prober.js';
@@ -50,7 +50,7 @@ export interface StatsDelta {
 }
 
 export type Command =
-  | { type: 'configure'; jumpNode?: JumpNode; secret?: V1Secret }
+  | { type: 'configure'; jumpNode?: JumpNode; key?: PrivateKeyFile }
   | { type: 'reconnectNow'; reason: string }
   | {
       type: 'sync';
@@ -180,7 +180,7 @@ export class DataPlaneCore {
     try {
       switch (cmd.type) {
         case 'configure':
-          session.configure(connectionSettings(cmd.jumpNode, cmd.secret));
+          session.configure(connectionSettings(cmd.jumpNode, cmd.key));
           break;
         case 'reconnectNow':
           session.reconnectNow(cmd.reason);

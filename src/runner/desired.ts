@@ -1,12 +1,13 @@
-// What the runner should hold, derived from the JumpNode, its key Secret and the ForwardedServers.
+// What the runner should hold, derived from the JumpNode, its key file and the ForwardedServers.
 // Pure: the runner calls these on every change and converges its listeners, remote forwards and
 // SSH session towards the result.
 import { createHash } from 'node:crypto';
 import ssh2 from 'ssh2';
-import type { V1Secret } from '@kubernetes/client-node';
 import { DEFAULTS, type ForwardedServer, type HostPort, type JumpNode } from '../api/types.js';
 import { objectKey } from '../names.js';
 import { parseHostKeys, type PinnedKey } from './hostkeys.js';
+import type { PrivateKeyFile } from './key-file.js';
+import { tunnelTargetProblem } from '../resources/target-policy.js';
 
 export interface LocalForwardSpec {
   key: string;
@@ -26,6 +27,8 @@ export interface DesiredForwards {
   remote: RemoteForwardSpec[];
   /** Keys whose forward lost a port clash to an older ForwardedServer, with the reason. */
   conflicts: Map<string, string>;
+  /** Keys whose target the JumpNode's target policy refuses, with the reason (no forward). */
+  refused: Map<string, string>;
   /** Every ForwardedServer that names this JumpNode (the ones whose status the runner owns). */
   servers: Map<string, ForwardedServer>;
 }
@@ -47,11 +50,18 @@ export function serverKey(fs: ForwardedServer): string {
 export function desiredForwards(
   servers: readonly ForwardedServer[],
   jumpNode: string,
+  node?: JumpNode,
 ): DesiredForwards {
   const mine = servers
     .filter((fs) => fs.spec?.jumpNodeRef?.name === jumpNode && !fs.metadata.deletionTimestamp)
     .sort(byAge);
-  const out: DesiredForwards = { local: [], remote: [], conflicts: new Map(), servers: new Map() };
+  const out: DesiredForwards = {
+    local: [],
+    remote: [],
+    conflicts: new Map(),
+    refused: new Map(),
+    servers: new Map(),
+  };
   const ports = new Map<number, string>();
   const binds = new Map<string, string>();
   for (const fs of mine) {
@@ -60,7 +70,10 @@ export function desiredForwards(
     if (fs.spec.cancelRequested) continue;
     const port = fs.status?.runnerPort;
     const target = fs.spec.target;
-    if (port && target) {
+    // Defence in depth: the facade and the operator refuse such a target too.
+    const refused = target && node && tunnelTargetProblem(target, node);
+    if (refused) out.refused.set(key, refused);
+    else if (port && target) {
       const holder = ports.get(port);
       if (holder) out.conflicts.set(key, `runner port ${port} is already used by ${holder}`);
       else {
@@ -111,27 +124,31 @@ export type SettingsResult =
 /** How to reach the jump node, or why the runner cannot try. */
 export function connectionSettings(
   jn: JumpNode | undefined,
-  secret: V1Secret | undefined,
+  key: PrivateKeyFile | undefined,
 ): SettingsResult {
   if (!jn) return { ok: false, reason: 'JumpNodeNotFound', message: 'The JumpNode does not exist' };
   const ref = jn.spec.privateKeySecretRef;
   const dataKey = ref.key ?? DEFAULTS.privateKeySecretKey;
-  if (!secret)
-    return { ok: false, reason: 'SecretNotFound', message: `Secret ${ref.name} does not exist` };
-  const encoded = secret.data?.[dataKey];
-  if (!encoded)
+  const what = `key "${dataKey}" of Secret ${ref.name}`;
+  if (!key || key.error)
+    return {
+      ok: false,
+      reason: 'KeyUnreadable',
+      message: `Cannot read the ${what}${key?.error ? `: ${key.error}` : ''}`,
+    };
+  if (key.data === undefined)
     return {
       ok: false,
       reason: 'KeyNotFound',
-      message: `Secret ${ref.name} has no key "${dataKey}"`,
+      message: `The ${what} is not mounted at ${key.path} (the Secret or the key does not exist)`,
     };
-  const privateKey = Buffer.from(encoded, 'base64');
+  const privateKey = Buffer.from(key.data, 'base64');
   const problem = privateKeyProblem(privateKey);
   if (problem)
     return {
       ok: false,
       reason: 'KeyInvalid',
-      message: `Secret ${ref.name} key "${dataKey}" is not an unencrypted OpenSSH or PEM private key: ${problem}`,
+      message: `The ${what} is not an unencrypted OpenSSH or PEM private key: ${problem}`,
     };
   const insecure = jn.spec.insecureSkipHostKeyCheck === true;
   const { keys, errors } = parseHostKeys(jn.spec.hostKeys ?? []);

@@ -58,6 +58,7 @@ export function buildReporting(
         local: l,
         remote: plane.remote(key),
         conflict: desired.conflicts.get(key),
+        refused: desired.refused.get(key),
         probe: plane.probe(key),
       });
     },

@@ -1,4 +1,4 @@
-// The tunnel runner of one JumpNode: watches the JumpNode, its key Secret and its
+// The tunnel runner of one JumpNode: watches the JumpNode, its key file and its
 // ForwardedServers, and converges one SSH session, the local listeners, the remote forwards and
 // the probes to them without restarting (reconcile). The forwards themselves live in the data
 // plane, a worker thread (dataplane.ts), or in JFO_SSH_CONNECTIONS of them with one SSH session
@@ -21,6 +21,7 @@ import { buildReporting } from './reporting.js';
 import { RestartTracker } from './restart.js';
 import { sessionEvents } from './session-events.js';
 import { JUMP_NODE_KEY } from './status.js';
+import { readKeyFile, watchKeyFile, type PrivateKeyFile } from './key-file.js';
 import { startWatch } from './watch.js';
 
 /** The same session Event (reason and note) is recorded at most once in this window. */
@@ -106,15 +107,25 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
       toMark.clear();
     });
   };
+  // The key file as last read; read again when its directory changes and when the session
+  // goes down (a reconnect then uses the current key). A change reconfigures the session.
+  let key: PrivateKeyFile | undefined;
+  let reading: Promise<void> | undefined;
+  const refreshKey = (): Promise<void> =>
+    (reading ??= readKeyFile(config.privateKeyFile).then((k) => {
+      reading = undefined;
+      const changed = k.data !== key?.data || k.error !== key?.error;
+      key = k;
+      if (changed) reconcileSoon();
+    }));
   const reconcile = () => {
     const jn = watch.jumpNode();
-    watch.followSecret(jn?.spec.privateKeySecretRef?.name);
-    if (watch.synced()) plane.configure(jn, watch.secret());
+    if (watch.synced() && key) plane.configure(jn, key);
     const value = jn?.metadata.annotations?.[RESTARTED_AT_ANNOTATION];
     if (jn && restart.observe(value, jn.status?.lastRestartHandled) === 'reconnect')
       plane.reconnectNow(`${RESTARTED_AT_ANNOTATION}=${value}`);
     const previous = desired;
-    desired = desiredForwards(watch.servers(), config.jumpNode);
+    desired = desiredForwards(watch.servers(), config.jumpNode, jn);
     plane.sync(desired, draining);
     for (const key of previous.servers.keys()) if (!desired.servers.has(key)) status.forget(key);
   };
@@ -126,17 +137,19 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     {
       jumpNodeChanged: () => reconcileSoon(JUMP_NODE_KEY),
       serverChanged: (key, deleted) => (deleted ? reconcileSoon() : reconcileSoon(key)),
-      secretChanged: () => reconcileSoon(),
       synced: () => {
         reconcileSoon();
         setImmediate(markAll);
       },
       resync: () => {
+        void refreshKey();
         reconcileSoon();
         markAll();
       },
     },
   );
+  const stopKeyWatch = watchKeyFile(config.privateKeyFile, log, () => void refreshKey());
+  await refreshKey();
 
   const recorder = makeEventRecorder(clients.events, {
     controller: RUNNER_EVENT_SOURCE,
@@ -154,7 +167,10 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     restart.connected();
     markAll();
   });
-  plane.on('down', markAll);
+  plane.on('down', () => {
+    void refreshKey();
+    markAll();
+  });
   plane.on('change', () => {
     notify();
     markAll();
@@ -200,6 +216,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
       if (closed) return;
       closed = true;
       queue.stop();
+      stopKeyWatch();
       await watch.stop();
       await plane.close();
       await recorder.close();

@@ -20,6 +20,8 @@ export interface ServerView {
   local?: ListenerState;
   remote?: RemoteState;
   conflict?: string;
+  /** Why the target policy refuses the target (no forward). */
+  refused?: string;
   probe?: ProbeResult;
 }
 
@@ -34,6 +36,7 @@ function sessionDown(s: SessionSnapshot): { reason: string; message: string } {
 function tunnelReady(v: ServerView): Omit<WantedCondition, 'type'> {
   const fs = v.fs;
   const pod = ` (runner pod ${v.pod})`;
+  if (v.refused) return { status: 'False', reason: 'TargetNotAllowed', message: v.refused };
   if (v.conflict) return { status: 'False', reason: 'PortConflict', message: v.conflict };
   if (fs.spec.cancelRequested)
     return { status: 'False', reason: 'Cancelled', message: 'Cancelled: no forward is kept' };

@@ -1,5 +1,5 @@
 // Starts one real control plane for the whole jest run (shared by the integration and e2e
-// projects) and installs the CRDs. Test files reach it through cluster.ts.
+// projects) and installs the CRDs and the admission policies. Test files reach it through cluster.ts.
 import './ts-resolve.cjs';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +21,9 @@ export default async function globalSetup(): Promise<void> {
   process.env.JFO_TEST_CLUSTER = infoPath;
   await kubectl(info, ['apply', '--server-side', '-k', 'crds/']);
   await kubectl(info, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  // The admission policies bound the runners' and the facade's writes in every test, so the
+  // happy paths are shown to work within them.
+  await kubectl(info, ['apply', '--server-side', '-k', 'manifests/policy/']);
   process.stderr.write(
     `\nTest control plane ready at ${cp.server} in ${Date.now() - started} ms\n`,
   );

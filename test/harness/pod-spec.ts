@@ -49,21 +49,38 @@ async function dataOf(
   );
 }
 
+/** For an optional volume, a missing object is no data; anything else is an error. */
+const missing =
+  (optional: boolean | undefined) =>
+  (err: unknown): Record<string, string> => {
+    if (optional && (err as { code?: number }).code === 404) return {};
+    throw err;
+  };
+
 /** Writes Secret and ConfigMap volumes below `dir`; returns mountPath → local path. */
 async function mountVolumes(c: PodContext, pod: k8s.V1Pod, dir: string) {
   const mounts = new Map<string, string>();
   for (const m of pod.spec!.containers[0]!.volumeMounts ?? []) {
     const vol = pod.spec!.volumes?.find((v) => v.name === m.name);
+    const source = vol?.secret ?? vol?.configMap;
+    // An optional volume whose object is missing is an empty directory, as with the kubelet.
     const data = vol?.secret
-      ? await dataOf(c, 'secret', vol.secret.secretName!)
+      ? await dataOf(c, 'secret', vol.secret.secretName!).catch(missing(vol.secret.optional))
       : vol?.configMap
-        ? await dataOf(c, 'configMap', vol.configMap.name!)
+        ? await dataOf(c, 'configMap', vol.configMap.name!).catch(missing(vol.configMap.optional))
         : undefined;
     if (!data) throw new Error(`The test kubelet only mounts Secret and ConfigMap volumes`);
     const local = join(dir, 'volumes', m.name);
     mkdirSync(local, { recursive: true });
-    for (const [key, value] of Object.entries(data))
-      writeFileSync(join(local, key), value, { mode: 0o600 });
+    // `items` picks keys and names their files; a missing key is skipped only when optional.
+    const files = source?.items
+      ? source.items.flatMap((i) => {
+          if (i.key in data) return [[i.path, data[i.key]!] as const];
+          if (source.optional) return [];
+          throw new Error(`Volume ${m.name}: key ${i.key} does not exist`);
+        })
+      : Object.entries(data);
+    for (const [key, value] of files) writeFileSync(join(local, key), value, { mode: 0o600 });
     mounts.set(m.mountPath, local);
   }
   return mounts;

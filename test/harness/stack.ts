@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, kubeconfigYaml, type ControlPlaneInfo } from '../../src/dev/control-plane.js';
 import { loadKubeConfig, makeClients, type Clients } from '../../src/kube/client.js';
-import { runnerName } from '../../src/names.js';
+import { LABELS, runnerName } from '../../src/names.js';
 import { startJupyterHub, type RunningHub } from './jupyterhub.js';
 import { runPod, type PodProcess } from './kubelet.js';
 import { kubectl } from './kubectl.js';
@@ -219,7 +219,8 @@ async function startJumpNode(a: Access, namespace: string, site: RemoteSite, log
   await a.admin.core.createNamespacedSecret({
     namespace,
     body: {
-      metadata: { name: `${JUMP_NODE}-key` },
+      // The label is the admin's opt-in: only such a Secret may be a JumpNode's key.
+      metadata: { name: `${JUMP_NODE}-key`, labels: { [LABELS.runnerKey]: 'true' } },
       type: 'kubernetes.io/ssh-auth',
       stringData: { 'ssh-privatekey': site.privateKey },
     },

@@ -147,7 +147,10 @@ describe('helm lint', () => {
           image: 'registry.example.org/runner:1',
           imagePullPolicy: 'IfNotPresent',
           logLevel: 'debug',
+          allowedImages: ['registry.example.org/jfo/*'],
+          allowedTolerationKeys: ['hpc-gateway'],
         },
+        directTargets: { clusterCidrs: ['10.0.0.0/16'], allowedCidrs: ['192.0.2.0/24'] },
         facade: {
           namespace: 'hub',
           hubTimeoutSeconds: 10,
@@ -205,10 +208,29 @@ describe('bad values', () => {
     expect(await refused(['facade.replica=3'])).toMatch(/replica/);
   });
 
-  it('refuses more than one watched namespace while the operator watches one or all', async () => {
-    expect(await refused(['operator.watchNamespaces={a,b}'])).toMatch(
-      /operator.watchNamespaces: the operator watches one namespace or all/,
-    );
+  it('binds the operator in each watched namespace (JFO_NAMESPACE lists them)', async () => {
+    const text = await helm([
+      'template',
+      'jfo',
+      CHART,
+      '-n',
+      'hub',
+      '--set-json',
+      JSON.stringify({ operator: { watchNamespaces: ['hub', 'b'] } }),
+    ]);
+    const objs = byKey(text);
+    expect([...objs.keys()].filter((k) => k.includes('/RoleBinding/')).sort()).toEqual([
+      'rbac.authorization.k8s.io/v1/RoleBinding//jupyterhub-forward-facade',
+      'rbac.authorization.k8s.io/v1/RoleBinding//jupyterhub-forward-operator-key-secrets',
+      'rbac.authorization.k8s.io/v1/RoleBinding/b/jupyterhub-forward-operator',
+      'rbac.authorization.k8s.io/v1/RoleBinding/b/jupyterhub-forward-operator-key-secrets',
+      'rbac.authorization.k8s.io/v1/RoleBinding/hub/jupyterhub-forward-operator',
+      'rbac.authorization.k8s.io/v1/RoleBinding/jfo-system/jupyterhub-forward-operator-leader-election',
+    ]);
+    expect([...objs.keys()].some((k) => k.includes('/ClusterRoleBinding/'))).toBe(false);
+    const op = objs.get('apps/v1/Deployment/jfo-system/jupyterhub-forward-operator') as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const env = op.spec.template.spec.containers[0].env as { name: string; value?: string }[];
+    expect(env.find((e) => e.name === 'JFO_NAMESPACE')?.value).toBe('hub,b');
   });
 });
 
@@ -323,6 +345,11 @@ describe('helm install with non-default values on the local API server', () => {
     expect(await can(['create', 'leases.coordination.k8s.io', '-n', opNs], sa)).toBe('yes');
     expect(await can(['update', 'leases.coordination.k8s.io/other', '-n', opNs], sa)).toBe('no');
     expect(await can(['create', 'deployments.apps', '-n', opNs], sa)).toBe('no');
+    // Secrets: `get` (a key Secret's opt-in label) in the watched namespace only, never a list.
+    expect(await can(['get', 'secrets', '-n', hub.name], sa)).toBe('yes');
+    expect(await can(['list', 'secrets', '-n', hub.name], sa)).toBe('no');
+    expect(await can(['get', 'secrets', '-n', 'default'], sa)).toBe('no');
+    expect(await can(['get', 'secrets', '-n', 'kube-system'], sa)).toBe('no');
   });
 
   it('creates the facade in the release namespace with the values', async () => {

@@ -6,6 +6,7 @@ import { makeClients, type Clients } from '../../src/kube/client.js';
 import { kubeConfig } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
 import {
+  allowRunnerKeys,
   applyManifests,
   buildDist,
   eventually,
@@ -35,6 +36,7 @@ beforeAll(async () => {
   await kubectl(cp, ['create', 'namespace', NS]);
   admin = makeClients(kubeConfig(cp, 'admin'));
   kc = await operatorKubeconfig(cp);
+  await allowRunnerKeys(admin, cp, NS, ['hpc']);
 });
 
 afterAll(async () => {

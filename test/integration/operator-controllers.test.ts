@@ -12,6 +12,7 @@ import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js'
 import { kubectl } from '../harness/kubectl.js';
 import {
   adminClients,
+  allowRunnerKeys,
   applyManifests,
   eventually,
   forwardedServer,
@@ -33,6 +34,7 @@ beforeAll(async () => {
 
 beforeEach(async () => {
   ns = await createNamespace(kubeConfig(info), 'op');
+  await allowRunnerKeys(admin, info, ns.name, ['hpc', 'tiny', 'race']);
 });
 
 afterEach(async () => {

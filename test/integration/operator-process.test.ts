@@ -5,6 +5,7 @@ import type { ForwardedServer } from '../../src/api/types.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
 import {
   adminClients,
+  allowRunnerKeys,
   applyManifests,
   buildDist,
   eventually,
@@ -33,6 +34,7 @@ afterAll(async () => kc?.cleanup());
 
 beforeEach(async () => {
   ns = await createNamespace(kubeConfig(info), 'opp');
+  await allowRunnerKeys(admin, info, ns.name, ['hpc', 'tiny', 'race']);
 });
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.stop('SIGKILL')));

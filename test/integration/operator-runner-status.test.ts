@@ -16,7 +16,12 @@ import {
   type TargetServer,
 } from '../harness/netns.js';
 import { startSshd, type Sshd } from '../harness/sshd.js';
-import { applyManifests, forwardedServer, startInProcess } from './operator-support.js';
+import {
+  applyManifests,
+  bindKeySecretReader,
+  forwardedServer,
+  startInProcess,
+} from './operator-support.js';
 import {
   condition,
   createJumpNode,
@@ -68,6 +73,7 @@ describe('operator and runner on one stack', () => {
   beforeAll(async () => {
     await applyManifests(info);
     t = await testNamespace('status');
+    await bindKeySecretReader(t.admin, info, t.name);
     topo = await createRemoteTopology();
     sshd = await startSshd({ netns: topo.jumpNs });
     target = await startTargetServer(topo, topo.computeNs, topo.computeAddr, 8888);

@@ -17,7 +17,7 @@ import {
 import { kubeconfigYaml, type ControlPlaneInfo } from '../../src/dev/control-plane.js';
 import { makeClients, type Clients } from '../../src/kube/client.js';
 import { silentLogger } from '../../src/log.js';
-import { serverResourceName } from '../../src/names.js';
+import { LABELS, serverResourceName } from '../../src/names.js';
 import { loadOperatorConfig } from '../../src/operator/config.js';
 import { startOperator, type RunningOperator } from '../../src/operator/operator.js';
 import { kubeConfig } from '../harness/cluster.js';
@@ -74,6 +74,46 @@ export const eventually = <T>(
 /** `kubectl apply -k manifests/` as admin: the operator's RBAC for the `operator` token user. */
 export async function applyManifests(info: ControlPlaneInfo): Promise<string> {
   return kubectl(info, ['apply', '--server-side', '--force-conflicts', '-k', 'manifests/']);
+}
+
+/** Binds the operator's key-secrets ClusterRole in `namespace` (it reads key Secrets' labels). */
+export async function bindKeySecretReader(
+  admin: Clients,
+  info: ControlPlaneInfo,
+  namespace: string,
+): Promise<void> {
+  const name = 'jupyterhub-forward-operator-key-secrets';
+  const [, , saNamespace, saName] = info.users.operator.name.split(':');
+  await admin.rbac.createNamespacedRoleBinding({
+    namespace,
+    body: {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'ServiceAccount', name: saName!, namespace: saNamespace! }],
+    },
+  });
+}
+
+/**
+ * What an admin does in a namespace before JumpNodes there can run: bind the operator's
+ * key-secrets ClusterRole (it reads the opt-in label) and create each JumpNode's key Secret
+ * (`<name>-key`, the default of jumpNode()) with the opt-in label.
+ */
+export async function allowRunnerKeys(
+  admin: Clients,
+  info: ControlPlaneInfo,
+  namespace: string,
+  jumpNodes: string[],
+): Promise<void> {
+  await bindKeySecretReader(admin, info, namespace);
+  for (const jn of jumpNodes)
+    await admin.core.createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: { name: `${jn}-key`, labels: { [LABELS.runnerKey]: 'true' } },
+        stringData: { 'ssh-privatekey': 'not read by the operator' },
+      },
+    });
 }
 
 /** Clients for the test body (admin). */

@@ -6,7 +6,8 @@
 // ForwardedServers and runner processes; site.close() removes all of it.
 //
 // A runner runs as a real process (`node dist/cli.js runner`, playing the kubelet) with the
-// environment of contract 0001 §C, under its ServiceAccount with exactly the Role the operator
+// environment of contract 0001 §C and its key Secret written to a file as the kubelet mounts the
+// key volume, under its ServiceAccount with exactly the Role the operator
 // grants it and a real token from the TokenRequest API. runnerPort is set the way the operator
 // would set it, by server-side apply under a separate field manager.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,7 +26,7 @@ import {
   type JumpNodeSpec,
 } from '../../src/api/types.js';
 import { makeClients, type Clients } from '../../src/kube/client.js';
-import { runnerName } from '../../src/names.js';
+import { LABELS, runnerName } from '../../src/names.js';
 import { runnerRules as operatorRunnerRules } from '../../src/resources/runner.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
 import {
@@ -150,7 +151,7 @@ export async function createKeySecret(
   await t.admin.core.createNamespacedSecret({
     namespace: t.name,
     body: {
-      metadata: { name },
+      metadata: { name, labels: { [LABELS.runnerKey]: 'true' } },
       type: 'kubernetes.io/ssh-auth',
       stringData: { 'ssh-privatekey': privateKey },
     },
@@ -219,10 +220,31 @@ export interface RunnerOptions {
   env?: Record<string, string>;
 }
 
+/**
+ * Writes the JumpNode's key to a file the way the kubelet mounts the runner's key volume (the
+ * Secret's key `privateKeySecretRef.key`, or no file if either is missing); returns its path.
+ */
+async function mountKeyVolume(namespace: string, jumpNode: string): Promise<string> {
+  const admin = makeClients(kubeConfig(clusterInfo(), 'admin'));
+  const dir = mkdtempSync(join(tmpdir(), 'jfo-runner-key-'));
+  const path = join(dir, 'ssh-privatekey');
+  const jn = await admin.jumpNodes.get(namespace, jumpNode).catch(() => undefined);
+  const ref = jn?.spec.privateKeySecretRef;
+  if (!ref) return path;
+  const secret = await admin.core
+    .readNamespacedSecret({ name: ref.name, namespace })
+    .catch(() => undefined);
+  const data = secret?.data?.[ref.key ?? 'ssh-privatekey'];
+  if (data) writeFileSync(path, Buffer.from(data, 'base64'), { mode: 0o600 });
+  return path;
+}
+
 export async function startRunnerProcess(o: RunnerOptions): Promise<RunnerProcess> {
   if (!existsSync(CLI))
     throw new Error(`${CLI} is missing: run \`npx tsc -p tsconfig.build.json\` first`);
+  const keyFile = o.env?.JFO_PRIVATE_KEY_FILE ?? (await mountKeyVolume(o.namespace, o.jumpNode));
   const env: Record<string, string> = {
+    JFO_PRIVATE_KEY_FILE: keyFile,
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     KUBECONFIG: o.kubeconfig,
     JFO_NAMESPACE: o.namespace,

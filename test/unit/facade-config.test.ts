@@ -32,6 +32,7 @@ describe('parseFacadeConfig', () => {
       opsPort: undefined,
       opsHost: '0.0.0.0',
       eventCaps: { maxCount: 100, maxBytes: 131072 },
+      directTargets: { clusterCidrs: ['10.96.0.0/12', '10.244.0.0/16'], allowedCidrs: [] },
       logLevel: 'info',
     });
     expect(Object.isFrozen(c)).toBe(true);

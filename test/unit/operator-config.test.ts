@@ -5,8 +5,12 @@ describe('loadOperatorConfig', () => {
     const c = loadOperatorConfig({});
     expect(c).toEqual({
       namespace: '',
+      namespaces: [],
       runnerImage: DEFAULT_IMAGE,
       runnerLogLevel: 'info',
+      runnerAllowedImages: [],
+      runnerAllowedTolerationKeys: [],
+      directTargets: { clusterCidrs: ['10.96.0.0/12', '10.244.0.0/16'], allowedCidrs: [] },
       httpHost: '0.0.0.0',
       httpPort: 8080,
       logLevel: 'info',
@@ -28,8 +32,10 @@ describe('loadOperatorConfig', () => {
 
   it('reads every variable', () => {
     const c = loadOperatorConfig({
-      JFO_NAMESPACE: 'hub',
+      JFO_NAMESPACE: 'hub, hub-2',
       JFO_RUNNER_IMAGE: 'img:2',
+      JFO_RUNNER_ALLOWED_IMAGES: 'registry.example.org/jfo/*, img:3',
+      JFO_RUNNER_ALLOWED_TOLERATION_KEYS: 'hpc-gateway',
       JFO_RUNNER_IMAGE_PULL_POLICY: 'Never',
       JFO_RUNNER_LOG_LEVEL: 'debug',
       JFO_HTTP_HOST: '127.0.0.1',
@@ -48,8 +54,11 @@ describe('loadOperatorConfig', () => {
       JFO_RETRY_PERIOD_SECONDS: '3',
     });
     expect(c).toMatchObject({
-      namespace: 'hub',
+      namespace: 'hub, hub-2',
+      namespaces: ['hub', 'hub-2'],
       runnerImage: 'img:2',
+      runnerAllowedImages: ['registry.example.org/jfo/*', 'img:3'],
+      runnerAllowedTolerationKeys: ['hpc-gateway'],
       runnerImagePullPolicy: 'Never',
       runnerLogLevel: 'debug',
       httpHost: '127.0.0.1',

@@ -5,7 +5,10 @@ import {
   buildRunnerRole,
   buildRunnerRoleBinding,
   buildRunnerServiceAccount,
+  keySecretProblem,
   RUNNER_CONFIG_HASH_ANNOTATION,
+  RUNNER_KEY_FILE,
+  runnerPolicyProblem,
 } from '../../src/resources/runner.js';
 
 function node(spec: Partial<JumpNode['spec']> = {}): JumpNode {
@@ -41,11 +44,37 @@ describe('buildRunnerDeployment', () => {
       { name: 'JFO_HTTP_PORT', value: '8080' },
       { name: 'JFO_LOG_LEVEL', value: 'info' },
       { name: 'JFO_SSH_CONNECTIONS', value: '1' },
+      { name: 'JFO_PRIVATE_KEY_FILE', value: RUNNER_KEY_FILE },
       { name: 'MALLOC_ARENA_MAX', value: '2' },
     ]);
-    expect(c.volumeMounts).toBeUndefined();
-    expect(pod.volumes).toBeUndefined();
     expect(pod.serviceAccountName).toBe('hpc-tunnel-runner');
+  });
+
+  it('mounts only the named key of the key Secret, readable by the runner group', () => {
+    expect(c.volumeMounts).toEqual([
+      { name: 'ssh-key', mountPath: '/etc/jupyterhub-forward-runner/ssh-key', readOnly: true },
+    ]);
+    expect(RUNNER_KEY_FILE).toBe('/etc/jupyterhub-forward-runner/ssh-key/ssh-privatekey');
+    expect(pod.volumes).toEqual([
+      {
+        name: 'ssh-key',
+        secret: {
+          secretName: 'hpc-key',
+          items: [{ key: 'ssh-privatekey', path: 'ssh-privatekey' }],
+          defaultMode: 0o440,
+          optional: true,
+        },
+      },
+    ]);
+    expect(pod.securityContext?.fsGroup).toBe(65532);
+    const custom = buildRunnerDeployment(
+      node({ privateKeySecretRef: { name: 'k2', key: 'id_ed25519' } }),
+      settings,
+    ).spec!.template.spec!;
+    expect(custom.volumes?.[0]?.secret?.items).toEqual([
+      { key: 'id_ed25519', path: 'ssh-privatekey' },
+    ]);
+    expect(custom.volumes?.[0]?.secret?.secretName).toBe('k2');
   });
 
   it('selects its pods with the immutable runner selector', () => {
@@ -137,7 +166,7 @@ describe('buildRunnerDeployment', () => {
 });
 
 describe('runner RBAC', () => {
-  it('grants least privilege, restricted by name to its JumpNode and its key Secret', () => {
+  it('grants least privilege, restricted by name to its JumpNode, and nothing on Secrets', () => {
     expect(buildRunnerRole(node()).rules).toEqual([
       { apiGroups: [GROUP], resources: ['forwardedservers'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['forwardedservers/status'], verbs: ['get', 'patch'] },
@@ -152,12 +181,6 @@ describe('runner RBAC', () => {
         resources: ['jumpnodes/status'],
         resourceNames: ['hpc'],
         verbs: ['get', 'patch'],
-      },
-      {
-        apiGroups: [''],
-        resources: ['secrets'],
-        resourceNames: ['hpc-key'],
-        verbs: ['get', 'list', 'watch'],
       },
       { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
@@ -174,5 +197,57 @@ describe('runner RBAC', () => {
     expect(rb.subjects).toEqual([
       { kind: 'ServiceAccount', name: 'hpc-tunnel-runner', namespace: 'hub' },
     ]);
+  });
+});
+
+describe('runner policy', () => {
+  const own = { image: 'img:1', logLevel: 'info' };
+
+  it("runs the operator's own image, and other images only when allowed", () => {
+    expect(runnerPolicyProblem(node(), own)).toBeUndefined();
+    expect(runnerPolicyProblem(node({ runner: { image: 'img:1' } }), own)).toBeUndefined();
+    const evil = node({ runner: { image: 'evil.example.com/miner:latest' } });
+    expect(runnerPolicyProblem(evil, own)).toMatchObject({ reason: 'ImageNotAllowed' });
+    const allowed = { ...own, allowedImages: ['registry.example.org/jfo/*', 'img:2'] };
+    expect(runnerPolicyProblem(node({ runner: { image: 'img:2' } }), allowed)).toBeUndefined();
+    expect(
+      runnerPolicyProblem(node({ runner: { image: 'registry.example.org/jfo/r:1' } }), allowed),
+    ).toBeUndefined();
+    expect(runnerPolicyProblem(evil, allowed)?.reason).toBe('ImageNotAllowed');
+    expect(
+      runnerPolicyProblem(node({ runner: { image: 'registry.example.org/other:1' } }), allowed)
+        ?.reason,
+    ).toBe('ImageNotAllowed');
+  });
+
+  it('tolerates only the taint keys the operator allows; a keyless toleration only with *', () => {
+    const master = node({
+      runner: {
+        tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists' }],
+      },
+    });
+    const all = node({ runner: { tolerations: [{ operator: 'Exists' }] } });
+    const gw = node({ runner: { tolerations: [{ key: 'hpc-gateway', operator: 'Exists' }] } });
+    expect(runnerPolicyProblem(master, own)?.reason).toBe('TolerationNotAllowed');
+    expect(runnerPolicyProblem(gw, own)?.reason).toBe('TolerationNotAllowed');
+    const some = { ...own, allowedTolerationKeys: ['hpc-gateway'] };
+    expect(runnerPolicyProblem(gw, some)).toBeUndefined();
+    expect(runnerPolicyProblem(master, some)?.reason).toBe('TolerationNotAllowed');
+    expect(runnerPolicyProblem(all, some)?.reason).toBe('TolerationNotAllowed');
+    expect(runnerPolicyProblem(all, { ...own, allowedTolerationKeys: ['*'] })).toBeUndefined();
+  });
+
+  it('accepts only a key Secret with the opt-in label', () => {
+    const n = node();
+    const label = 'forward.hub.jupyter.org/runner-key';
+    expect(keySecretProblem(n, { found: true, labels: { [label]: 'true' } })).toBeUndefined();
+    expect(keySecretProblem(n, { found: true, labels: {} })?.reason).toBe('KeySecretNotAllowed');
+    expect(keySecretProblem(n, { found: true, labels: { [label]: 'yes' } })?.reason).toBe(
+      'KeySecretNotAllowed',
+    );
+    expect(keySecretProblem(n, { found: false })?.reason).toBe('KeySecretNotFound');
+    expect(keySecretProblem(n, { forbidden: true })?.message).toMatch(
+      /bind the ClusterRole jupyterhub-forward-operator-key-secrets/,
+    );
   });
 });

@@ -353,11 +353,32 @@ describe('computeJumpNodeStatus', () => {
     ],
   ])('%s -> Ready %s/%s', (_n, conditions, observed, status, reason) => {
     const s = computeJumpNodeStatus(jn(conditions), observed, NOW);
-    expect(s.conditions).toHaveLength(1);
+    expect(s.conditions.map((c) => c.type)).toEqual(['Ready', 'NamesUnique']);
     expect([s.conditions[0]!.status, s.conditions[0]!.reason]).toEqual([status, reason]);
+    expect(s.conditions[1]).toMatchObject({ status: 'True', reason: 'NamesUnique' });
     expect(s.readyReplicas).toBe(observed.readyReplicas);
     expect(s.forwards).toBe(observed.forwards);
     expect(s.observedGeneration).toBe(3);
+  });
+
+  it('reports names shared with other JumpNodes as NamesUnique=False, with a Warning', () => {
+    const observed = { desiredReplicas: 1, readyReplicas: 1, forwards: 0 };
+    const ok = computeJumpNodeStatus(jn(), observed, NOW);
+    const clash = computeJumpNodeStatus(
+      jn(),
+      { ...observed, nameCollisions: ['"hpc" also designates JumpNode impostor'] },
+      NOW,
+    );
+    expect(clash.conditions[1]).toMatchObject({
+      type: 'NamesUnique',
+      status: 'False',
+      reason: 'NameConflict',
+      message: '"hpc" also designates JumpNode impostor: the facade refuses requests naming it',
+    });
+    expect(jumpNodeEvents(ok.conditions, clash.conditions)).toEqual([
+      expect.objectContaining({ type: 'Warning', reason: 'NameConflict' }),
+    ]);
+    expect(jumpNodeEvents(clash.conditions, clash.conditions)).toEqual([]);
   });
 
   it('records an Event only when Ready changes', () => {

@@ -12,6 +12,7 @@ describe('parseRunnerConfig', () => {
       httpHost: '0.0.0.0',
       listenHost: '0.0.0.0',
       logLevel: 'info',
+      privateKeyFile: '/etc/jupyterhub-forward-runner/ssh-key/ssh-privatekey',
       reconnectInitialMs: 1000,
       reconnectMaxMs: 30_000,
       sshReadyTimeoutMs: 20_000,

@@ -23,6 +23,7 @@ function desired(): DesiredForwards {
       target: { host: '127.0.0.1', port: 20000 + i },
     })),
     conflicts: new Map(),
+    refused: new Map(),
     servers: new Map(),
   };
 }

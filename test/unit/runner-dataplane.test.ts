@@ -50,6 +50,7 @@ function desired(key: string, port: number): DesiredForwards {
     local: [{ key, port, target: { host: '127.0.0.1', port: 1 } }],
     remote: [],
     conflicts: new Map(),
+    refused: new Map(),
     servers: new Map(),
   };
 }
@@ -96,11 +97,13 @@ describe('data plane protocol (DataPlaneCore behind DataPlaneClient)', () => {
   });
 
   it('derives connection settings in the data plane and reports why it cannot connect', async () => {
-    client.configure(jumpNode, undefined);
+    client.configure(jumpNode, { path: '/nonexistent/ssh-privatekey' });
     await until('the session problem', () => client.session().problem !== undefined);
     expect(client.session().problem).toEqual({
-      reason: 'SecretNotFound',
-      message: 'Secret key does not exist',
+      reason: 'KeyNotFound',
+      message:
+        'The key "ssh-privatekey" of Secret key is not mounted at /nonexistent/ssh-privatekey ' +
+        '(the Secret or the key does not exist)',
     });
     expect(events).toContain('change');
   });

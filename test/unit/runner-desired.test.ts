@@ -1,7 +1,7 @@
 import ssh2 from 'ssh2';
-import type { V1Secret } from '@kubernetes/client-node';
 import type { ForwardedServer, JumpNode } from '../../src/api/types.js';
 import { connectionSettings, desiredForwards } from '../../src/runner/desired.js';
+import type { PrivateKeyFile } from '../../src/runner/key-file.js';
 
 const HOST_KEY =
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKWjN7XNNBlcA0MVvVN5NKHcysiKQ343T5InyjMBSoNb test';
@@ -105,25 +105,20 @@ describe('connectionSettings', () => {
       ...spec,
     },
   });
-  const secret = (data: Record<string, string>): V1Secret => ({
-    metadata: { name: 'key' },
-    data: Object.fromEntries(
-      Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
-    ),
+  const path = '/etc/key/ssh-privatekey';
+  const file = (content: string): PrivateKeyFile => ({
+    path,
+    data: Buffer.from(content).toString('base64'),
   });
-  const good = secret({ 'ssh-privatekey': key.private });
+  const good = file(key.private);
 
   it.each([
     ['no JumpNode', undefined, good, 'JumpNodeNotFound'],
-    ['no Secret', jn(), undefined, 'SecretNotFound'],
-    [
-      'no such key in the Secret',
-      jn({ privateKeySecretRef: { name: 'key', key: 'id' } }),
-      good,
-      'KeyNotFound',
-    ],
-    ['not a key', jn(), secret({ 'ssh-privatekey': 'hello' }), 'KeyInvalid'],
-    ['a public key', jn(), secret({ 'ssh-privatekey': key.public }), 'KeyInvalid'],
+    ['no key file read yet', jn(), undefined, 'KeyUnreadable'],
+    ['an unreadable key file', jn(), { path, error: 'EACCES' }, 'KeyUnreadable'],
+    ['no key file (no Secret, or no such key in it)', jn(), { path }, 'KeyNotFound'],
+    ['not a key', jn(), file('hello'), 'KeyInvalid'],
+    ['a public key', jn(), file(key.public), 'KeyInvalid'],
     ['no usable host key', jn({ hostKeys: ['ssh-ed25519 AAAA'] }), good, 'HostKeysInvalid'],
   ])('refuses to try with %s', (_name, j, s, reason) => {
     const r = connectionSettings(j, s);

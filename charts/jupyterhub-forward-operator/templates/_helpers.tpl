@@ -29,13 +29,9 @@ number in values as a float). Argument: a dict of variable name -> value.
 {{- end }}
 
 {{/*
-The namespaces the operator watches (operator.watchNamespaces); more than one is refused until
-the operator supports a list.
+The namespaces the operator watches (operator.watchNamespaces), comma-separated as JFO_NAMESPACE
+takes them; empty: every namespace.
 */}}
 {{- define "jfo.watchNamespace" -}}
-{{- $ns := .Values.operator.watchNamespaces | default list }}
-{{- if gt (len $ns) 1 }}
-{{- fail (printf "operator.watchNamespaces: the operator watches one namespace or all (empty list), got %d: %v" (len $ns) $ns) }}
-{{- end }}
-{{- first $ns | default "" }}
+{{- .Values.operator.watchNamespaces | default list | join "," }}
 {{- end }}
