@@ -27,6 +27,7 @@ import type { CustomResourceClient } from '../../src/kube/client.js';
 import { silentLogger } from '../../src/log.js';
 import { LABELS, objectKey, serverResourceName } from '../../src/names.js';
 import { controllerRef } from '../../src/resources/meta.js';
+import { DEFAULT_DIRECT_POLICY } from '../../src/resources/target-policy.js';
 import { HOST_KEY } from '../fixtures/full-objects.js';
 
 export type Verb = 'apply' | 'delete' | 'create' | 'applyStatus';
@@ -196,7 +197,13 @@ export function newFixture(objects: readonly StoreObject[], opts: { leader?: boo
     recorder,
     clock: new FakeClock(NOW),
     log: silentLogger(),
-    settings: { runner: { image: 'runner:1', logLevel: 'info' }, jumpNodeGraceMs: 60_000 },
+    settings: {
+      runner: { image: 'runner:1', logLevel: 'info' },
+      jumpNodeGraceMs: 60_000,
+      directTargets: DEFAULT_DIRECT_POLICY,
+    },
+    // Every key Secret is one the admin labelled for runners.
+    keySecret: async () => ({ found: true, labels: { [LABELS.runnerKey]: 'true' } }),
     guard,
   };
   return {
