@@ -6,6 +6,7 @@ export default tseslint.config(
       'dist/',
       'node_modules/',
       '.venv/',
+      '.venv-jh5/',
       'coverage/',
       'spawner/',
       'test-artifacts/',
