@@ -265,13 +265,17 @@ describe('OutpostSpawner 2.2.13 from PyPI runs on forwardspawner with one change
     expect(at('Outpost: notebook listening on the compute node')).toBeGreaterThan(sent);
     expect(pageView(events).at(-1)).toMatchObject({ ready: true });
 
-    const fs = await readServer('lab');
+    // The hub calls the server ready as soon as the proxy reaches it; the status follows once
+    // the runner's first probe is written and the operator has derived the phase from it.
+    const fs = await waitFor('the ForwardedServer to report Ready', async () => {
+      const f = await readServer('lab');
+      return f.status?.phase === 'Ready' && f;
+    });
     expect(fs.spec).toMatchObject({
       jumpNodeRef: { name: stack.jumpNode },
       target: { host: stack.site.computeAddress },
       service: { labels: { 'example.org/site': 'hpc' } },
     });
-    expect(fs.status?.phase).toBe('Ready');
     // Only the tunnel reaches the notebook; through the proxy it answers its owner.
     expect(await canConnect(stack.site.computeAddress, fs.spec.target!.port, 1000)).toBe(false);
     const token = await stack.hub!.mintToken(USER, [`access:servers!user=${USER}`]);
