@@ -104,6 +104,26 @@ describe('the default render', () => {
       expect({ key, obj: chart.get(key) }).toStrictEqual({ key, obj });
   });
 
+  it('with operator.watchNamespaces [jhub], installed in jhub, is `kubectl kustomize manifests/namespaced/`', async () => {
+    const [chart, manifests] = await Promise.all([
+      helm([
+        'template',
+        'jfo',
+        CHART,
+        '--include-crds',
+        '-n',
+        'jhub',
+        '--set',
+        'operator.watchNamespaces={jhub}',
+      ]).then(byKey),
+      kubectl(info, ['kustomize', 'manifests/namespaced/']).then(byKey),
+    ]);
+    expect([...manifests.keys()].sort()).toEqual([...chart.keys()].sort());
+    expect([...chart.keys()].filter((k) => k.includes('/ClusterRoleBinding/'))).toEqual([]);
+    for (const [key, obj] of manifests)
+      expect({ key, obj: chart.get(key) }).toStrictEqual({ key, obj });
+  });
+
   it('does not depend on the release namespace (the facade goes to the release namespace)', async () => {
     const a = await helm(['template', 'jfo', CHART, '--include-crds']);
     const b = await helm(['template', 'other', CHART, '--include-crds', '-n', 'hub-elsewhere']);
@@ -182,9 +202,9 @@ describe('the zero-to-jupyterhub example (examples/z2jh/operator-values.yaml)', 
       name: 'JFO_NAMESPACE',
       value: 'jhub',
     });
-    expect(
-      objs.has('rbac.authorization.k8s.io/v1/RoleBinding/jhub/jupyterhub-forward-operator'),
-    ).toBe(true);
+    expect(objs.has('rbac.authorization.k8s.io/v1/RoleBinding//jupyterhub-forward-operator')).toBe(
+      true,
+    );
     expect([...objs.keys()].filter((k) => k.includes('/ClusterRoleBinding/'))).toEqual([]);
     const facade = objs.get('apps/v1/Deployment//jupyterhub-forward-facade') as any; // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(facade.spec.template.metadata.labels['hub.jupyter.org/network-access-hub']).toBe('true');
@@ -219,13 +239,15 @@ describe('bad values', () => {
       JSON.stringify({ operator: { watchNamespaces: ['hub', 'b'] } }),
     ]);
     const objs = byKey(text);
+    // The release namespace (hub) carries no namespace field, as the facade's objects.
     expect([...objs.keys()].filter((k) => k.includes('/RoleBinding/')).sort()).toEqual([
       'rbac.authorization.k8s.io/v1/RoleBinding//jupyterhub-forward-facade',
+      'rbac.authorization.k8s.io/v1/RoleBinding//jupyterhub-forward-operator',
       'rbac.authorization.k8s.io/v1/RoleBinding//jupyterhub-forward-operator-key-secrets',
       'rbac.authorization.k8s.io/v1/RoleBinding/b/jupyterhub-forward-operator',
       'rbac.authorization.k8s.io/v1/RoleBinding/b/jupyterhub-forward-operator-key-secrets',
-      'rbac.authorization.k8s.io/v1/RoleBinding/hub/jupyterhub-forward-operator',
       'rbac.authorization.k8s.io/v1/RoleBinding/jfo-system/jupyterhub-forward-operator-leader-election',
+      'rbac.authorization.k8s.io/v1/RoleBinding/jfo-system/jupyterhub-forward-operator-leader-lease',
     ]);
     expect([...objs.keys()].some((k) => k.includes('/ClusterRoleBinding/'))).toBe(false);
     const op = objs.get('apps/v1/Deployment/jfo-system/jupyterhub-forward-operator') as any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -424,9 +446,45 @@ describe('helm install with non-default values on the local API server', () => {
     }
   });
 
+  it('bounds the facade named by facade.name with its admission policy', async () => {
+    const policy = await get(['validatingadmissionpolicy', `${opName}-facade-jumpnodes`]);
+    expect(JSON.stringify(policy.spec.matchConditions)).toContain(":forward-facade')");
+    const asFacade = (patch: object) =>
+      kubectlResult(info, [
+        'patch',
+        '-n',
+        hub.name,
+        'jumpnode',
+        'node',
+        '--type=merge',
+        '-p',
+        JSON.stringify(patch),
+        '--as',
+        `system:serviceaccount:${hub.name}:forward-facade`,
+      ]);
+    // RBAC lets the facade patch JumpNodes; the policy (once the API server has loaded it)
+    // leaves it the restart annotation only.
+    const denied = await eventually('the facade policy to deny a spec change', async () => {
+      const r = await asFacade({ spec: { port: 2222 } });
+      return r.code !== 0 && r;
+    });
+    expect(denied.stderr).toMatch(
+      /the facade may only change a JumpNode's forward.hub.jupyter.org\/restarted-at annotation/,
+    );
+    const restart = await asFacade({
+      metadata: { annotations: { 'forward.hub.jupyter.org/restarted-at': 'now' } },
+    });
+    expect(restart.stderr).toBe('');
+    expect(restart.code).toBe(0);
+  });
+
   it('is removed by helm uninstall, cluster-wide objects included', async () => {
     await helm(['uninstall', release, '-n', hub.name]);
     expect((await kubectlResult(info, ['get', 'clusterrole', opName])).stderr).toMatch(/NotFound/);
+    expect(
+      (await kubectlResult(info, ['get', 'validatingadmissionpolicy', `${opName}-runner-status`]))
+        .stderr,
+    ).toMatch(/NotFound/);
     expect(
       (await kubectlResult(info, ['get', 'deployment', '-n', hub.name, 'forward-facade'])).stderr,
     ).toMatch(/NotFound/);
