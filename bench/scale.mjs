@@ -19,6 +19,10 @@
 //
 // Usage: npm run build && node bench/scale.mjs [--servers 10000] [--concurrency 50]
 //          [--probe-concurrency 200] [--ready-limit 900] [--logs DIR]
+//          [--operator-env K=V,K=V] [--runner-env K=V,K=V]
+// The env options set the pods' environment, e.g. JFO_WORKERS, JFO_STATUS_QPS, or
+// NODE_OPTIONS=--require=./bench/cpu-profile.cjs with JFO_CPU_PROFILE_DIR=DIR (a CPU profile of
+// the phase until all are Ready).
 // Progress on stderr; the table on stdout.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -34,6 +38,16 @@ const CONCURRENCY = numberArg('concurrency', 50);
 const PROBE_CONCURRENCY = numberArg('probe-concurrency', 200);
 const READY_LIMIT_MS = numberArg('ready-limit', 900) * 1000;
 const API = 'forward.hub.jupyter.org/v1alpha1';
+/** `--name K=V,K=V` as an environment. */
+const envArg = (name) =>
+  Object.fromEntries(
+    (textArg(name) ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+const OPERATOR_ENV = envArg('operator-env');
+const RUNNER_ENV = envArg('runner-env');
 const now = () => performance.now();
 const load = () =>
   loadavg()
@@ -65,6 +79,17 @@ function quantiles(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
   return { first: s[0], p50: q(0.5), last: s[s.length - 1] };
+}
+
+/** Reconciles so far per controller, from the operator's metrics. */
+async function reconcileCounts(port) {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+  const counts = {};
+  for (const m of text.matchAll(/^jfo_operator_reconcile_total\{([^}]*)\} (\S+)$/gm)) {
+    const controller = /controller="([^"]*)"/.exec(m[1])?.[1] ?? '?';
+    counts[controller] = (counts[controller] ?? 0) + Number(m[2]);
+  }
+  return counts;
 }
 
 async function answers(host, port, timeoutMs = 2000) {
@@ -134,6 +159,8 @@ async function main() {
     runners: 1,
     logDir,
     targets: 1,
+    operatorEnv: OPERATOR_ENV,
+    runnerEnv: RUNNER_ENV,
   });
   const out = [];
   // Ctrl-C or SIGTERM: stop and remove the system before exiting.
@@ -212,6 +239,13 @@ async function main() {
     const readyS = readyAt === undefined ? undefined : (readyAt - t0) / 1000;
     const notReady = {};
     for (const p of phases.values()) if (p !== 'Ready') notReady[p] = (notReady[p] ?? 0) + 1;
+    const counts = await reconcileCounts(sys.operators[0].pod.httpPort);
+    // Profiles of the create-until-Ready phase (see bench/cpu-profile.cjs).
+    if (OPERATOR_ENV.JFO_CPU_PROFILE_DIR) sys.operators[0].pod.child.kill('SIGUSR2');
+    if (RUNNER_ENV.JFO_CPU_PROFILE_DIR) runner.pod.child.kill('SIGUSR2');
+    log(
+      `operator: ${JSON.stringify(counts)}; per server ${(counts.ForwardedServer / N).toFixed(2)} reconciles`,
+    );
     log(
       `servers: created in ${createS.toFixed(1)} s; all Ready ${readyS === undefined ? `NOT within ${READY_LIMIT_MS / 1000} s (${ready.size} Ready; others ${JSON.stringify(notReady)})` : `after ${readyS.toFixed(1)} s`}; load ${load()}`,
     );

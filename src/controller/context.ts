@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import type { KeySecretLookup, RunnerSettings } from '../resources/runner.js';
 import type { DirectTargetPolicy } from '../resources/target-policy.js';
 import type { Children } from './children.js';
+import type { ClaimIndexView } from './claim-index.js';
 import type { EventRecorder } from '../kube/recorder.js';
 
 /** A read-only informer cache. */
@@ -37,6 +38,8 @@ export interface Caches {
   roleBindings: Cache<V1RoleBinding>;
   /** Port claims (Leases labelled as such). */
   portClaims: Cache<V1Lease>;
+  /** The same port claims, indexed by holder and by JumpNode. */
+  claims: ClaimIndexView;
 }
 
 export interface OperatorSettings {

@@ -10,14 +10,7 @@ import type { ForwardedServer, JumpNode } from '../api/types.js';
 import { isConflict, isNotFound } from '../kube/client.js';
 import { LABELS } from '../names.js';
 import { isControlledBy } from '../resources/meta.js';
-import {
-  buildPortClaim,
-  choosePort,
-  inRange,
-  parseClaim,
-  portRange,
-  probeRank,
-} from '../resources/ports.js';
+import { buildPortClaim, choosePort, inRange, portRange, probeRank } from '../resources/ports.js';
 import type { ControllerContext } from './context.js';
 
 export interface Claim {
@@ -36,31 +29,23 @@ export interface PortDecision {
 /** Most create attempts per reconcile before giving up (and retrying with backoff). */
 const MAX_ATTEMPTS = 16;
 
-/** Claims the server holds (by owner uid), on any JumpNode, from the cache. */
+/** Claims the server holds (controlled by its uid and labelled with its name), from the index. */
 export function heldClaims(ctx: ControllerContext, fs: ForwardedServer): Claim[] {
   const uid = fs.metadata.uid;
-  return ctx.caches.portClaims
-    .list(fs.metadata.namespace)
-    .filter((l) => l.metadata?.labels?.[LABELS.forwardedServer] === fs.metadata.name)
-    .filter((l) => isControlledBy(l.metadata as never, uid))
-    .flatMap((lease) => {
-      const c = parseClaim(lease);
-      return c ? [{ jumpNode: c.jumpNode, port: c.port, lease }] : [];
-    });
+  if (!uid) return [];
+  return ctx.caches.claims
+    .heldBy(fs.metadata.namespace ?? '', uid)
+    .filter((c) => c.holder === fs.metadata.name)
+    .map(({ jumpNode, port, lease }) => ({ jumpNode, port, lease }));
 }
 
-/** Ports of a JumpNode held by anyone, from the cache. */
+/** Ports of a JumpNode held by anyone, from the index (a live view: read it, do not keep it). */
 export function takenPorts(
   ctx: ControllerContext,
   namespace: string,
   jumpNode: string,
-): Set<number> {
-  const taken = new Set<number>();
-  for (const l of ctx.caches.portClaims.list(namespace)) {
-    const c = parseClaim(l);
-    if (c && c.jumpNode === jumpNode) taken.add(c.port);
-  }
-  return taken;
+): ReadonlySet<number> {
+  return ctx.caches.claims.taken(namespace, jumpNode);
 }
 
 export async function ensurePort(

@@ -67,7 +67,7 @@ export function loadOperatorConfig(env: Env): Readonly<OperatorConfig> {
     httpHost: r.string('JFO_HTTP_HOST', '0.0.0.0'),
     httpPort: r.int('JFO_HTTP_PORT', 8080, 0, 65535),
     logLevel: r.oneOf('JFO_LOG_LEVEL', LOG_LEVELS, 'info'),
-    workers: r.int('JFO_WORKERS', 4, 1, 64),
+    workers: r.int('JFO_WORKERS', 16, 1, 64),
     resyncMs: r.seconds('JFO_RESYNC_SECONDS', 300, 10, MAX_SECONDS),
     jumpNodeGraceMs: r.seconds('JFO_JUMPNODE_GRACE_SECONDS', 60, 0, MAX_SECONDS),
     localUrlHost: r.optional('JFO_LOCAL_URL_HOST'),

@@ -17,10 +17,9 @@ export function wireHandlers(inf: Informers, servers: Controller, nodes: Control
   const { byKind, caches } = inf;
   const keyOf = (o: KubernetesObject) =>
     objectKey(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
-  const usersOf = (ns: string, node: string, only?: (fs: ForwardedServer) => boolean) => {
+  const usersOf = (ns: string, node: string) => {
     for (const fs of caches.forwardedServers.list(ns))
-      if (fs.spec.jumpNodeRef?.name === node && (!only || only(fs)))
-        servers.enqueue(keyOf(fs as never));
+      if (fs.spec.jumpNodeRef?.name === node) servers.enqueue(keyOf(fs as never));
   };
   const toOwner = (kind: string, target: Controller) => (o: KubernetesObject) => {
     const ref = controllerOf(o.metadata as never);
@@ -32,7 +31,33 @@ export function wireHandlers(inf: Informers, servers: Controller, nodes: Control
     i.on('delete', fn);
   };
 
-  onAll(byKind.forwardedServers, (o) => servers.enqueue(keyOf(o)));
+  // Servers waiting for a free port, by JumpNode (namespace/name -> server keys): a freed port
+  // wakes only them, without a scan of every server.
+  const waiting = new Map<string, Set<string>>();
+  const trackWaiting = (o: KubernetesObject, gone: boolean) => {
+    const fs = o as unknown as ForwardedServer;
+    const key = keyOf(o);
+    for (const [node, keys] of waiting) if (keys.delete(key) && !keys.size) waiting.delete(node);
+    const node = fs.spec?.jumpNodeRef?.name;
+    const exhausted = findCondition(fs.status?.conditions, 'Ready')?.reason === 'PortsExhausted';
+    if (gone || !node || !exhausted) return;
+    const nodeKey = objectKey(o.metadata?.namespace ?? '', node);
+    let keys = waiting.get(nodeKey);
+    if (!keys) waiting.set(nodeKey, (keys = new Set()));
+    keys.add(key);
+  };
+  byKind.forwardedServers.on('add', (o) => {
+    trackWaiting(o, false);
+    servers.enqueue(keyOf(o));
+  });
+  byKind.forwardedServers.on('update', (o) => {
+    trackWaiting(o, false);
+    servers.enqueue(keyOf(o));
+  });
+  byKind.forwardedServers.on('delete', (o) => {
+    trackWaiting(o, true);
+    servers.enqueue(keyOf(o));
+  });
 
   // Servers depend on a JumpNode's existence and spec, not on its status (which changes with
   // every port claim): an update without a new generation does not touch them.
@@ -71,11 +96,8 @@ export function wireHandlers(inf: Informers, servers: Controller, nodes: Control
     // A freed port may be what a server waiting on an exhausted range needs.
     const c = parseClaim(o);
     if (c)
-      usersOf(
-        o.metadata?.namespace ?? '',
-        c.jumpNode,
-        (fs) => findCondition(fs.status?.conditions, 'Ready')?.reason === 'PortsExhausted',
-      );
+      for (const key of waiting.get(objectKey(o.metadata?.namespace ?? '', c.jumpNode)) ?? [])
+        servers.enqueue(key);
   });
 }
 

@@ -5,6 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { FORWARDED_SERVER, GROUP, JUMP_NODE, VERSION } from '../api/types.js';
+import { ClaimIndex } from '../controller/claim-index.js';
 import type { Caches } from '../controller/context.js';
 import type { Clients } from '../kube/client.js';
 import { makeSupervisedInformer, type SupervisedInformer } from '../kube/informer.js';
@@ -13,16 +14,19 @@ import { MANAGED_SELECTOR, PORT_CLAIM_SELECTOR } from '../names.js';
 
 export type AnyInformer = SupervisedInformer<KubernetesObject> & { name: string };
 
+/** The caches that are informers (the claim index is derived from portClaims). */
+export type InformerKey = Exclude<keyof Caches, 'claims'>;
+
 export interface Informers {
   all: AnyInformer[];
-  byKind: Record<keyof Caches, AnyInformer>;
+  byKind: Record<InformerKey, AnyInformer>;
   caches: Caches;
 }
 
 type Lister = (ns: string, labelSelector?: string) => Promise<unknown>;
 
 interface Spec {
-  key: keyof Caches;
+  key: InformerKey;
   name: string;
   /** Collection path below the API root, without namespace: e.g. ['api/v1', 'services']. */
   group: string;
@@ -150,7 +154,7 @@ export function makeInformers(
       ),
     },
   ];
-  const byKind = {} as Record<keyof Caches, AnyInformer>;
+  const byKind = {} as Record<InformerKey, AnyInformer>;
   const namespaces = opts.namespaces.length ? opts.namespaces : [''];
   for (const s of specs) {
     const perNamespace = namespaces.map((ns) => {
@@ -172,7 +176,13 @@ export function makeInformers(
     const informer = perNamespace.length === 1 ? perNamespace[0]![1] : combine(perNamespace);
     byKind[s.key] = Object.assign(informer, { name: s.name });
   }
-  return { all: Object.values(byKind), byKind, caches: byKind as unknown as Caches };
+  // Registered before any other handler: the index is current when a handler enqueues.
+  const claims = new ClaimIndex();
+  byKind.portClaims.on('add', (o) => claims.upsert(o as never));
+  byKind.portClaims.on('update', (o) => claims.upsert(o as never));
+  byKind.portClaims.on('delete', (o) => claims.remove(o as never));
+  const caches = { ...(byKind as unknown as Omit<Caches, 'claims'>), claims } as Caches;
+  return { all: Object.values(byKind), byKind, caches };
 }
 
 /** Informers of several namespaces as one (reads go to the object's namespace). */

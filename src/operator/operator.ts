@@ -50,7 +50,8 @@ export async function startOperator(
 ): Promise<RunningOperator> {
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
-  const closeConnections = useKeepAlive(deps.kc);
+  // Every worker of both controllers may have a request in flight, plus Events and the Lease.
+  const closeConnections = useKeepAlive(deps.kc, { maxSockets: 2 * config.workers + 8 });
   const clients = makeClients(deps.kc);
   const identity = defaultIdentity(config.podName);
   let elector: LeaderElector | undefined;

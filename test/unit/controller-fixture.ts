@@ -4,7 +4,7 @@
 // and every write they send is recorded as an Action ("apply Service ns/name"). The caches do not
 // see the writes (as a real informer would not, yet); the fake API server does, so a GET after a
 // create finds the object.
-import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import type { KubernetesObject, KubernetesObjectApi, V1Lease } from '@kubernetes/client-node';
 import {
   API_VERSION,
   FORWARDED_SERVER,
@@ -14,6 +14,7 @@ import {
 } from '../../src/api/types.js';
 import { FakeClock } from '../../src/clock.js';
 import { makeChildren } from '../../src/controller/children.js';
+import { ClaimIndex } from '../../src/controller/claim-index.js';
 import {
   NotLeaderError,
   type Cache,
@@ -91,6 +92,13 @@ export function newFixture(objects: readonly StoreObject[], opts: { leader?: boo
       list: (ns) => items.filter((o) => ns === undefined || o.metadata.namespace === ns) as T[],
     };
   };
+  const portClaims = cacheOf<V1Lease>(
+    'Lease',
+    (o) => o.metadata.labels?.[LABELS.component] === 'port-claim',
+  );
+  // The index the operator keeps from the claim informer's events, over the same snapshot.
+  const claims = new ClaimIndex();
+  for (const l of portClaims.list()) claims.upsert(l);
   const caches: Caches = {
     forwardedServers: cacheOf('ForwardedServer'),
     jumpNodes: cacheOf('JumpNode'),
@@ -100,7 +108,8 @@ export function newFixture(objects: readonly StoreObject[], opts: { leader?: boo
     serviceAccounts: cacheOf('ServiceAccount'),
     roles: cacheOf('Role'),
     roleBindings: cacheOf('RoleBinding'),
-    portClaims: cacheOf('Lease', (o) => o.metadata.labels?.[LABELS.component] === 'port-claim'),
+    portClaims,
+    claims,
   };
 
   const objectsApi = {

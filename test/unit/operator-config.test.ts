@@ -14,7 +14,7 @@ describe('loadOperatorConfig', () => {
       httpHost: '0.0.0.0',
       httpPort: 8080,
       logLevel: 'info',
-      workers: 4,
+      workers: 16,
       resyncMs: 300_000,
       jumpNodeGraceMs: 60_000,
       podName: undefined,
