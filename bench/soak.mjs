@@ -36,15 +36,17 @@
 //
 // Converged (after a fault): every component answers /readyz, every runner replica is ready,
 // every server whose target or cancel is older than the fault is in its final phase, every
-// Ready server answers on every runner replica, and nothing has been orphaned for more than 15 s
+// Ready server has answered on every ready runner replica since the fault ended (one probe that
+// times out on a loaded machine is not a forward that did not come back; one that never answers
+// is), and nothing has been orphaned for more than 15 s
 // (the churn deletes servers all the time; their objects take a moment to go).
 //
 // Usage: npm run build && node bench/soak.mjs [--minutes 15] [--rate 0.5] [--seed N]
 //          [--fault-min 15] [--fault-max 45] [--final-bound 90] [--orphan-grace 60]
-//          [--api-grace 5] [--logs DIR]
+//          [--api-grace 5] [--faults operator-leader,sshd,...] [--logs DIR]
 // Prints progress on stderr and the summary on stdout.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -68,7 +70,7 @@ const PROBE_INTERVAL_MS = 30_000; // the runner's default JFO_PROBE_INTERVAL_SEC
 const HOLD_S = [5, 30];
 let seed = numberArg('seed', Date.now() % 1_000_000);
 const SEED = seed;
-const FAULT_KINDS = [
+const ALL_FAULT_KINDS = [
   'operator-leader',
   'runner-replica',
   'facade',
@@ -76,6 +78,10 @@ const FAULT_KINDS = [
   'apiserver',
   'jumpnode-restart',
 ];
+const FAULT_KINDS = textArg('faults')?.split(',') ?? ALL_FAULT_KINDS;
+for (const k of FAULT_KINDS)
+  if (!ALL_FAULT_KINDS.includes(k))
+    throw new Error(`--faults: unknown fault kind ${k} (known: ${ALL_FAULT_KINDS.join(', ')})`);
 
 /** Deterministic random numbers (mulberry32), so a seed repeats a run's choices. */
 function random() {
@@ -262,13 +268,72 @@ async function waitFinal(user, final) {
       sessions.failed++;
       violation(
         'final-phase',
-        `${user}: still ${json.phase} ${((now() - since) / 1000).toFixed(0)} s after its request, ${((now() - lastFaultEnd) / 1000).toFixed(0)} s after the last fault; conditions ${JSON.stringify(json.conditions?.map((c) => [c.type, c.status, c.reason]))}`,
+        `${user}: still ${json.phase} ${((now() - since) / 1000).toFixed(0)} s after its request, ${((now() - lastFaultEnd) / 1000).toFixed(0)} s after the last fault; conditions ${JSON.stringify(json.conditions?.map((c) => [c.type, c.status, c.reason]))}; ${describeQueue(await operatorQueue().catch(() => undefined))}`,
       );
       return undefined;
     }
     if (stopping && now() - since > FINAL_BOUND_MS) return undefined;
     await sleep(1000);
   }
+}
+
+/**
+ * The leading operator's ForwardedServer work queue, from its /metrics: whether a server that is
+ * late was waiting behind other keys (lag) or no key was queued at all (a lost event).
+ */
+const queueStats = { samples: 0, maxDepth: 0, depthSum: 0, last: undefined };
+async function operatorQueue() {
+  for (const p of sys.operators) {
+    if (!sys.alive(p)) continue;
+    const text = await fetch(`http://127.0.0.1:${p.pod.httpPort}/metrics`, {
+      signal: AbortSignal.timeout(2000),
+    }).then(
+      (x) => (x.ok ? x.text() : ''),
+      () => '',
+    );
+    const metric = (name, labels = '') => {
+      const re = new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')}\\s+(\\S+)$`, 'm');
+      const m = re.exec(text);
+      return m ? Number(m[1]) : undefined;
+    };
+    if (metric('jfo_operator_leader') !== 1) continue;
+    const fs = '{controller="ForwardedServer"}';
+    const reconciles = [
+      ...text.matchAll(
+        /^jfo_operator_reconcile_total\{controller="ForwardedServer",result="[^"]+"\} (\S+)$/gm,
+      ),
+    ].reduce((a, m) => a + Number(m[1]), 0);
+    return {
+      at: now(),
+      replica: p.name,
+      depth: metric('jfo_operator_workqueue_depth', fs),
+      delayed: metric('jfo_operator_workqueue_delayed', fs),
+      inFlight: metric('jfo_operator_workqueue_in_flight', fs),
+      reconciles,
+      seconds: metric('jfo_operator_reconcile_duration_seconds_sum', fs),
+    };
+  }
+  return undefined;
+}
+
+function describeQueue(q) {
+  if (!q) return 'no leading operator answered /metrics';
+  const prev = queueStats.prev;
+  const rate =
+    prev && prev.replica === q.replica && q.at > prev.at
+      ? `, ${(((q.reconciles - prev.reconciles) * 1000) / (q.at - prev.at)).toFixed(1)} reconciles/s lately`
+      : '';
+  return `leader ${q.replica}: ForwardedServer queue ${q.depth} waiting, ${q.inFlight} in flight, ${q.delayed} delayed; ${q.reconciles} reconciles, mean ${((q.seconds ?? 0) / Math.max(1, q.reconciles)).toFixed(2)} s${rate}`;
+}
+
+async function sampleQueue() {
+  const q = await operatorQueue().catch(() => undefined);
+  if (!q) return;
+  queueStats.samples++;
+  queueStats.depthSum += q.depth ?? 0;
+  queueStats.maxDepth = Math.max(queueStats.maxDepth, q.depth ?? 0);
+  queueStats.prev = queueStats.last;
+  queueStats.last = q;
 }
 
 async function checkEvents(user, accepted) {
@@ -311,6 +376,7 @@ async function churn(end) {
 // Invariant checker
 
 const suspects = new Map(); // `${uid}@${host}` -> first failure time
+const answeredAt = new Map(); // `${uid}@${host}` -> time the last probe through it started
 const orphanSeen = new Map(); // key -> first seen
 
 async function listeningPorts(pid) {
@@ -325,7 +391,7 @@ async function listeningPorts(pid) {
 }
 
 /** One look at the system; returns the problems seen now (for convergence), records violations. */
-async function check({ record = true, before = Infinity } = {}) {
+async function check({ record = true, before = Infinity, faultEnd = 0 } = {}) {
   const problems = [];
   let servers;
   let services;
@@ -409,6 +475,7 @@ async function check({ record = true, before = Infinity } = {}) {
       const host = r ? sys.listenHost(r) : 'no ready runner replica';
       const key = `${s.metadata.uid}@${host}`;
       seenKeys.add(key);
+      const probed = now();
       const ok = r && (await answers(host, s.status.runnerPort));
       if (record) {
         checked.readyProbes++;
@@ -416,9 +483,11 @@ async function check({ record = true, before = Infinity } = {}) {
       }
       if (ok) {
         suspects.delete(key);
+        answeredAt.set(key, Math.max(answeredAt.get(key) ?? 0, probed));
         continue;
       }
-      problems.push(`${s.metadata.name} Ready but not answering on ${host}`);
+      if ((answeredAt.get(key) ?? 0) < faultEnd)
+        problems.push(`${s.metadata.name} Ready but has not answered on ${host} since the fault`);
       if (!suspects.has(key)) suspects.set(key, t);
       const first = suspects.get(key);
       if (record && first !== Infinity && t - first > PROBE_INTERVAL_MS + CHECK_EVERY_MS) {
@@ -431,6 +500,7 @@ async function check({ record = true, before = Infinity } = {}) {
     }
   }
   for (const k of [...suspects.keys()]) if (!seenKeys.has(k)) suspects.delete(k);
+  for (const k of [...answeredAt.keys()]) if (!seenKeys.has(k)) answeredAt.delete(k);
 
   // final phases of what the churn waits for (the churn itself records final-phase violations)
   for (const [user, e] of expected) {
@@ -520,7 +590,7 @@ async function injector(end) {
     let convergedMs;
     let problems = [];
     while (now() - at < CONVERGE_LIMIT_MS) {
-      problems = await check({ record: false, before: at });
+      problems = await check({ record: false, before: at, faultEnd: lastFaultEnd });
       if (!problems.length) {
         convergedMs = now() - at;
         break;
@@ -542,6 +612,15 @@ async function injector(end) {
 }
 
 let tree;
+let leaderFlips = 0;
+
+/** Lines containing `needle` in the log files of `dir` whose names match `names`. */
+function countInLogs(dir, names, needle) {
+  let n = 0;
+  for (const f of readdirSync(dir).filter((x) => names.test(x)))
+    n += readFileSync(join(dir, f), 'utf8').split(needle).length - 1;
+  return n;
+}
 
 /** What the system left after stopping: processes, network namespaces, files in its TMPDIR. */
 function leftovers(ownTmp) {
@@ -556,6 +635,7 @@ function leftovers(ownTmp) {
 async function checker(untilFlag) {
   while (!untilFlag.done) {
     tree.look();
+    await sampleQueue();
     await check().catch((e) => log(`check failed: ${e.message}`));
     await sleep(CHECK_EVERY_MS);
   }
@@ -598,7 +678,7 @@ async function main() {
     const finished = now();
     let problems = [];
     while (now() - finished < FINAL_BOUND_MS) {
-      problems = await check({ record: false });
+      problems = await check({ record: false, faultEnd: lastFaultEnd });
       if (!problems.length) break;
       await sleep(1000);
     }
@@ -625,6 +705,7 @@ async function main() {
       ? `LEFT BEHIND: ${left.join('; ')}`
       : 'nothing left (processes, network namespaces, temporary files)';
     if (left.length) violation('clean-up', left.join('; '));
+    leaderFlips = countInLogs(logDir, /^operator/, '"Stopped leading"');
     summary(minutes, load0, interrupted, cleanup);
     rmSync(work, { recursive: true, force: true });
   }
@@ -650,6 +731,9 @@ function summary(minutes, load0, interrupted, cleanup) {
   );
   lines.push(
     `checker: ${checked.rounds} rounds; Ready servers probed through a runner port ${checked.readyProbes} times (answered ${checked.answered}); runner listeners checked ${checked.listeners}; orphans seen (most go within seconds) ${checked.orphansSeen}`,
+  );
+  lines.push(
+    `leading operator's ForwardedServer work queue: ${queueStats.samples} samples, mean depth ${(queueStats.depthSum / Math.max(1, queueStats.samples)).toFixed(1)}, max ${queueStats.maxDepth}; "Stopped leading" in the operator logs (a renewal missed its deadline; a SIGKILLed leader logs nothing): ${leaderFlips}`,
   );
   lines.push(`clean-up: ${cleanup}`);
   lines.push('\n| fault | injected | converged p50 (s) | converged max (s) | not converged |');

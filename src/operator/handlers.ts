@@ -101,7 +101,7 @@ export function wireHandlers(inf: Informers, servers: Controller, nodes: Control
   });
 }
 
-/** Enqueues every cached ForwardedServer and JumpNode (resync, new leadership term). */
+/** Enqueues every cached ForwardedServer and JumpNode (the periodic resync). */
 export function enqueueAll(inf: Informers, servers: Controller, nodes: Controller): void {
   for (const fs of inf.caches.forwardedServers.list())
     servers.enqueue(objectKey(fs.metadata.namespace ?? '', fs.metadata.name));

@@ -105,9 +105,13 @@ export async function startOperator(
   });
 
   let stopping: Promise<void> = Promise.resolve();
+  // The queues collect every informer event whether or not this replica leads (the initial list
+  // adds every object), so a new leader already holds each key that changed since it started:
+  // leading only starts the workers. Requeueing every object here would put the whole fleet
+  // ahead of the changes that matter each time a slow API server makes a renewal miss its
+  // deadline and the same replica leads again.
   const lead = () => {
     metrics.setLeader(true);
-    enqueueAll(informers, servers, nodes);
     for (const c of controllers) c.run();
   };
   const standBy = () => {
