@@ -10,13 +10,14 @@ import {
   applyManifests,
   buildDist,
   eventually,
-  forwardedServer,
   httpPortOf,
   jumpNode,
   metric,
   operatorKubeconfig,
   spawnOperator,
   type OperatorProcess,
+  allHavePorts,
+  createServers,
 } from './operator-support.js';
 
 jest.setTimeout(300_000);
@@ -45,22 +46,8 @@ afterAll(async () => {
   await cp?.stop();
 });
 
-const withPorts = async (names: string[]) => {
-  const all = (await admin.forwardedServers.list(NS)).items;
-  return names.every((n) => all.find((f) => f.metadata.name === n)?.status?.runnerPort);
-};
-
-async function create(prefix: string, count: number): Promise<string[]> {
-  const made = await Promise.all(
-    Array.from({ length: count }, (_, i) =>
-      admin.forwardedServers.create(
-        NS,
-        forwardedServer(NS, `${prefix}${i}`, '', { jumpNodeRef: { name: 'hpc' } }),
-      ),
-    ),
-  );
-  return made.map((m) => m.metadata.name);
-}
+const withPorts = (names: string[]) => allHavePorts(admin, NS, names);
+const create = (prefix: string, count: number) => createServers(admin, NS, prefix, count);
 
 it('resumes after the API server restarts, without restarting itself', async () => {
   // All namespaces, as the manifests run it (this control plane is ours alone).

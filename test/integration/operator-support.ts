@@ -64,6 +64,30 @@ export function forwardedServer(
 }
 
 /** Polls `fn` until it returns a value other than undefined/false (60 s, every 150 ms). */
+/** Creates ForwardedServers `{prefix}0` … on JumpNode `hpc` in `ns`; returns their names. */
+export async function createServers(
+  admin: Clients,
+  ns: string,
+  prefix: string,
+  count: number,
+): Promise<string[]> {
+  const made = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      admin.forwardedServers.create(
+        ns,
+        forwardedServer(ns, `${prefix}${i}`, '', { jumpNodeRef: { name: 'hpc' } }),
+      ),
+    ),
+  );
+  return made.map((m) => m.metadata.name);
+}
+
+/** Whether every named ForwardedServer of `ns` has a runner port in its status. */
+export async function allHavePorts(admin: Clients, ns: string, names: string[]): Promise<boolean> {
+  const all = (await admin.forwardedServers.list(ns)).items;
+  return names.every((n) => !!all.find((f) => f.metadata.name === n)?.status?.runnerPort);
+}
+
 export const eventually = <T>(
   what: string,
   fn: () => Promise<T | undefined | false> | T | undefined | false,
