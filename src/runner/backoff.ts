@@ -34,3 +34,16 @@ export function reconnectPolicy(
   const cap = Math.max(initialMs, Math.min(maxMs, bound));
   return { initialMs, maxMs: cap };
 }
+
+/**
+ * The retry policy while the jump node refuses connections (ECONNREFUSED: the host is up, sshd is
+ * not listening, as during its restart). A refused attempt costs sshd nothing (it never sees it),
+ * so the runner keeps retrying every 125–500 ms instead of backing off: the connection comes back
+ * within half a second of sshd, not after a doubled delay. Never slower than `policy`.
+ */
+export const REFUSED_RETRY_MAX_MS = 500;
+
+export function refusedPolicy(policy: BackoffPolicy): BackoffPolicy {
+  const maxMs = Math.min(policy.maxMs, REFUSED_RETRY_MAX_MS);
+  return { initialMs: Math.min(policy.initialMs, maxMs / 2), maxMs };
+}

@@ -7,7 +7,8 @@
 //   - keepalive is always on (JumpNode spec.keepalive), and TCP_NODELAY is set on the socket
 //     (small SSH packets, such as channel set-up, are sent at once);
 //   - after a failure the next attempt waits a capped, jittered exponential delay whose cap
-//     never exceeds the keepalive bound; reconnectNow() skips the wait (restart annotation);
+//     never exceeds the keepalive bound; while the port refuses (sshd restarting) the delay stays
+//     at 125–500 ms; reconnectNow() skips the wait (restart annotation);
 //   - 'ready' is emitted with each new Client, 'down' when a ready Client is gone, 'change' on
 //     any state change. Listeners must not throw.
 import { EventEmitter } from 'node:events';
@@ -15,7 +16,7 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import { backoffDelay, reconnectPolicy } from './backoff.js';
+import { backoffDelay, reconnectPolicy, refusedPolicy } from './backoff.js';
 import { autoCork } from './cork.js';
 import type { ConnectionSettings, SettingsResult } from './desired.js';
 import { connectConfig } from './connect-config.js';
@@ -208,8 +209,11 @@ export class SshSession extends EventEmitter {
         connectConfig(s, sock, this.opts.readyTimeoutMs, (problem) => (a.hostKeyProblem = problem)),
       );
     } catch (err) {
+      // connect() threw before ssh2 took the socket (e.g. a key it cannot use): no 'close' will
+      // come, so this attempt ends here and is retried like any failed one.
       a.error = err as Error;
       sock.destroy();
+      this.onClose(a);
     }
   }
 
@@ -246,16 +250,17 @@ export class SshSession extends EventEmitter {
     }
     if (this.phase === 'closed') return;
     this.failures++;
-    this.scheduleRetry();
+    this.scheduleRetry(!a.ready && a.error?.code === 'ECONNREFUSED');
   }
 
-  private scheduleRetry(): void {
+  private scheduleRetry(refused: boolean): void {
     const s = this.settings;
     if (!s) return this.setPhase('idle');
-    const policy = reconnectPolicy(this.opts.reconnectInitialMs, this.opts.reconnectMaxMs, {
+    const backoff = reconnectPolicy(this.opts.reconnectInitialMs, this.opts.reconnectMaxMs, {
       intervalMs: s.keepaliveIntervalMs,
       countMax: s.keepaliveCountMax,
     });
+    const policy = refused ? refusedPolicy(backoff) : backoff;
     const delay = backoffDelay(this.failures, policy, this.opts.random);
     this.opts.log.debug('Scheduled reconnect to JumpNode', { delayMs: delay });
     this.retryTimer = this.opts.clock.setTimeout(() => {

@@ -1,4 +1,4 @@
-import { backoffDelay, reconnectPolicy } from '../../src/runner/backoff.js';
+import { backoffDelay, reconnectPolicy, refusedPolicy } from '../../src/runner/backoff.js';
 
 describe('backoffDelay', () => {
   const policy = { initialMs: 1000, maxMs: 30_000 };
@@ -27,5 +27,18 @@ describe('reconnectPolicy', () => {
     [5000, 30_000, { intervalMs: 1000, countMax: 1 }, 5000],
   ])('initial %d, max %d, keepalive %j: cap %d', (initialMs, maxMs, keepalive, cap) => {
     expect(reconnectPolicy(initialMs, maxMs, keepalive)).toEqual({ initialMs, maxMs: cap });
+  });
+});
+
+describe('refusedPolicy', () => {
+  it.each([
+    // While the port refuses, the delay stays short whatever was configured ...
+    [{ initialMs: 1000, maxMs: 30_000 }, { initialMs: 250, maxMs: 500 }],
+    [{ initialMs: 5000, maxMs: 5000 }, { initialMs: 250, maxMs: 500 }],
+    // ... and is never longer than the normal policy.
+    [{ initialMs: 100, maxMs: 300 }, { initialMs: 100, maxMs: 300 }],
+    [{ initialMs: 50, maxMs: 50 }, { initialMs: 25, maxMs: 50 }],
+  ])('%j while refused: %j', (policy, expected) => {
+    expect(refusedPolicy(policy)).toEqual(expected);
   });
 });
