@@ -3,7 +3,8 @@
 //   - coalesce: marking a key that is already queued does nothing, and the status is computed
 //     when the write happens (level-triggered), so ten changes in a row cost one write;
 //   - rate-limit: a token bucket (qps, burst) over all writes, and at least minIntervalMs between
-//     two writes of one key;
+//     two writes of one key; in-flight writes are capped so that the bucket, not the cap, limits
+//     the rate while the API server answers within 200 ms (defaultConcurrency);
 //   - skip unchanged: flush() compares before it asks for a token (see RunnerStatus);
 //   - retry: a failed flush is retried with per-key exponential backoff (1 s .. 60 s).
 import type { Clock } from '../clock.js';
@@ -18,9 +19,18 @@ export interface StatusQueueOptions {
   qps: number;
   burst: number;
   minIntervalMs: number;
+  /** Writes in flight at most; by default enough for `qps` at 200 ms per write (at least 4). */
   concurrency?: number;
   /** Computes and, if needed, writes one key's status; calls acquire() before writing. */
   flush(key: string, acquire: () => Promise<void>): Promise<FlushOutcome>;
+}
+
+/**
+ * In-flight writes needed for the token bucket, not the in-flight cap, to be the limit while one
+ * write takes up to 200 ms (a busy API server): qps x 0.2 s, at least 4.
+ */
+export function defaultConcurrency(qps: number): number {
+  return Math.max(4, Math.ceil(qps / 5));
 }
 
 export class StatusQueue {
@@ -70,7 +80,7 @@ export class StatusQueue {
   private pump(): void {
     if (this.stopped) return;
     const now = this.opts.clock.now();
-    const limit = this.opts.concurrency ?? 4;
+    const limit = this.opts.concurrency ?? defaultConcurrency(this.opts.qps);
     let next = Infinity;
     for (const [key, at] of this.due) {
       if (this.inFlight.size >= limit) break;

@@ -1,6 +1,10 @@
 import { FakeClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
-import { StatusQueue, type FlushOutcome } from '../../src/runner/status-queue.js';
+import {
+  StatusQueue,
+  defaultConcurrency,
+  type FlushOutcome,
+} from '../../src/runner/status-queue.js';
 
 /** Lets pending promise callbacks run. */
 const settle = async () => {
@@ -107,5 +111,46 @@ describe('StatusQueue', () => {
     s.change('c');
     await s.advance(5000);
     expect(s.writes.map(([k]) => k)).toEqual(['a']);
+  });
+
+  it.each([
+    [1, 4],
+    [20, 4],
+    [100, 20],
+    [1000, 200],
+  ])('at qps %d keeps up to %d writes in flight', (qps, n) => {
+    expect(defaultConcurrency(qps)).toBe(n);
+  });
+
+  it('reaches its qps while each write takes 200 ms (the in-flight cap is not the limit)', async () => {
+    const clock = new FakeClock(0);
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const done: number[] = [];
+    const queue = new StatusQueue({
+      clock,
+      log: silentLogger(),
+      qps: 100,
+      burst: 1,
+      minIntervalMs: 1000,
+      flush: async (_key, acquire): Promise<FlushOutcome> => {
+        await acquire();
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise<void>((r) => clock.setTimeout(r, 200));
+        inFlight--;
+        done.push(clock.now());
+        return { wrote: true };
+      },
+    });
+    for (let i = 0; i < 1000; i++) queue.mark(`k${i}`);
+    for (let t = 0; t < 2000; t += 10) {
+      clock.advance(10);
+      await settle();
+    }
+    queue.stop();
+    // 100/s for 2 s, less the first write's 200 ms: about 180; with 4 in flight it was 40.
+    expect(done.length).toBeGreaterThanOrEqual(170);
+    expect(maxInFlight).toBe(20);
   });
 });
