@@ -9,7 +9,7 @@
 import type { Logger } from '../log.js';
 import { errorMessage } from '../log.js';
 import { systemClock, type Clock } from '../clock.js';
-import type { WorkQueue } from './queue.js';
+import type { Priority, WorkQueue } from './queue.js';
 import { splitKey } from '../names.js';
 
 export interface ReconcileResult {
@@ -61,8 +61,8 @@ export class Controller {
     this.clock = opts.clock ?? systemClock;
   }
 
-  enqueue(key: string): void {
-    this.queue.add(key);
+  enqueue(key: string, priority?: Priority): void {
+    this.queue.add(key, priority);
   }
 
   running(): boolean {

@@ -4,7 +4,10 @@
 //     meanwhile it is queued again when the first worker calls done();
 //   - per-key exponential backoff with jitter (addRateLimited), reset by forget();
 //   - addAfter() for requeueAfter, keeping the earliest deadline per key;
-//   - shutDown() wakes every waiting worker with `undefined`.
+//   - shutDown() wakes every waiting worker with `undefined`;
+//   - two priorities: 'high' keys are handed out before 'normal' ones (FIFO within each);
+//     adding a waiting 'normal' key as 'high' moves it ahead; a key is still processed once per
+//     add, whatever its priority.
 // Time comes from an injected Clock and randomness from an injected function, so tests are exact.
 import { systemClock, type Clock } from '../clock.js';
 
@@ -26,9 +29,19 @@ export const DEFAULT_BACKOFF: BackoffOptions = Object.freeze({ initialMs: 500, m
 
 type Waiter = (key: string | undefined) => void;
 
+/**
+ * 'high': work on an object already being set up or changed (finish it first); 'normal': new
+ * objects and periodic resyncs.
+ */
+export type Priority = 'high' | 'normal';
+
 export class WorkQueue {
-  private readonly queue: string[] = [];
-  private readonly dirty = new Set<string>();
+  // Waiting keys in order, per priority. An entry is stale (skipped) when its key is no longer
+  // dirty or is in flight: a promoted key leaves its 'normal' entry behind.
+  private readonly high: string[] = [];
+  private readonly normal: string[] = [];
+  /** Keys added and not yet handed out, with the priority they will be handed out with. */
+  private readonly dirty = new Map<string, Priority>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly delayed = new Map<string, { at: number; timer: unknown }>();
@@ -44,16 +57,24 @@ export class WorkQueue {
     this.random = opts.random ?? Math.random;
   }
 
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
-    this.dirty.add(key);
+  add(key: string, priority: Priority = 'normal'): void {
+    if (this.shuttingDown) return;
+    const queued = this.dirty.get(key);
+    if (queued !== undefined) {
+      if (priority === 'high' && queued === 'normal') {
+        this.dirty.set(key, 'high');
+        if (!this.processing.has(key)) this.high.push(key);
+      }
+      return;
+    }
+    this.dirty.set(key, priority);
     if (this.processing.has(key)) return;
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);
       this.processing.add(key);
       waiter(key);
-    } else this.queue.push(key);
+    } else (priority === 'high' ? this.high : this.normal).push(key);
   }
 
   /** Adds the key once `ms` have passed; an earlier pending deadline for the key wins. */
@@ -96,7 +117,7 @@ export class WorkQueue {
    */
   get(signal?: AbortSignal): Promise<string | undefined> {
     if (this.shuttingDown || signal?.aborted) return Promise.resolve(undefined);
-    const key = this.queue.shift();
+    const key = this.next();
     if (key !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);
@@ -119,15 +140,26 @@ export class WorkQueue {
 
   done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.has(key)) {
+    const priority = this.dirty.get(key);
+    if (priority !== undefined) {
       this.dirty.delete(key);
-      this.add(key);
+      this.add(key, priority);
     }
+  }
+
+  /** The first waiting key, high priority first, skipping stale entries. */
+  private next(): string | undefined {
+    for (const list of [this.high, this.normal])
+      for (let key = list.shift(); key !== undefined; key = list.shift())
+        if (this.dirty.has(key) && !this.processing.has(key)) return key;
+    return undefined;
   }
 
   /** Keys waiting to be processed (not counting delayed ones or those in flight). */
   len(): number {
-    return this.queue.length;
+    let n = 0;
+    for (const key of this.dirty.keys()) if (!this.processing.has(key)) n++;
+    return n;
   }
 
   /** Keys waiting for their addAfter/backoff deadline. */

@@ -1,6 +1,10 @@
 // Informer events -> work queue keys. Handlers only enqueue `namespace/name` keys (never do I/O):
 // a child maps to its controlling owner, a port claim to its holder and its JumpNode, a JumpNode
 // whose spec changed (or which appeared or vanished) to every ForwardedServer that uses it.
+// Priorities: a change to a ForwardedServer that exists already, or to one of its children or
+// claims, is 'high' (it finishes work under way: a runner's condition becomes Ready at once);
+// a new ForwardedServer, a JumpNode change and a resync are 'normal'. During a burst of creates,
+// servers already set up are finished before new ones are started.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { FORWARDED_SERVER, JUMP_NODE, type ForwardedServer, type JumpNode } from '../api/types.js';
 import type { Controller } from '../controller/controller.js';
@@ -23,7 +27,8 @@ export function wireHandlers(inf: Informers, servers: Controller, nodes: Control
   };
   const toOwner = (kind: string, target: Controller) => (o: KubernetesObject) => {
     const ref = controllerOf(o.metadata as never);
-    if (ref?.kind === kind) target.enqueue(objectKey(o.metadata?.namespace ?? '', ref.name));
+    if (ref?.kind === kind)
+      target.enqueue(objectKey(o.metadata?.namespace ?? '', ref.name), 'high');
   };
   const onAll = (i: Informers['all'][number], fn: (o: KubernetesObject) => void) => {
     i.on('add', fn);
@@ -52,11 +57,11 @@ export function wireHandlers(inf: Informers, servers: Controller, nodes: Control
   });
   byKind.forwardedServers.on('update', (o) => {
     trackWaiting(o, false);
-    servers.enqueue(keyOf(o));
+    servers.enqueue(keyOf(o), 'high');
   });
   byKind.forwardedServers.on('delete', (o) => {
     trackWaiting(o, true);
-    servers.enqueue(keyOf(o));
+    servers.enqueue(keyOf(o), 'high');
   });
 
   // Servers depend on a JumpNode's existence and spec, not on its status (which changes with

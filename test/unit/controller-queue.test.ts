@@ -109,4 +109,59 @@ describe('WorkQueue', () => {
     q.add('a');
     expect(q.len()).toBe(1);
   });
+
+  describe('priorities', () => {
+    /** Takes every waiting key, marking each done at once. */
+    const drain = async (q: WorkQueue) => {
+      const out: string[] = [];
+      while (q.len() > 0) {
+        const k = (await q.get())!;
+        out.push(k);
+        q.done(k);
+      }
+      return out;
+    };
+
+    it('hands out high before normal, FIFO within each', async () => {
+      const q = new WorkQueue();
+      q.add('n1');
+      q.add('h1', 'high');
+      q.add('n2');
+      q.add('h2', 'high');
+      expect(await drain(q)).toEqual(['h1', 'h2', 'n1', 'n2']);
+    });
+
+    it('moves a waiting normal key ahead when it is added as high, and hands it out once', async () => {
+      const q = new WorkQueue();
+      for (const k of ['a', 'b', 'c']) q.add(k);
+      q.add('c', 'high');
+      q.add('c');
+      expect(q.len()).toBe(3);
+      expect(await drain(q)).toEqual(['c', 'a', 'b']);
+    });
+
+    it('a promoted key that is added again later is processed once more, not twice', async () => {
+      const q = new WorkQueue();
+      q.add('a');
+      q.add('b');
+      q.add('b', 'high'); // leaves a stale 'normal' entry for b
+      const first = (await q.get())!;
+      expect(first).toBe('b');
+      q.done('b');
+      q.add('b'); // b waits again (normal)
+      expect(await drain(q)).toEqual(['a', 'b']);
+    });
+
+    it('keeps the highest priority of the adds made while the key was in flight', async () => {
+      const q = new WorkQueue();
+      q.add('x');
+      q.add('y');
+      const k = (await q.get())!;
+      expect(k).toBe('x');
+      q.add('x');
+      q.add('x', 'high');
+      q.done('x');
+      expect(await drain(q)).toEqual(['x', 'y']);
+    });
+  });
 });
