@@ -25,6 +25,7 @@
 // the phase until all are Ready).
 // Progress on stderr; the table on stdout.
 import { mkdtempSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { log, numberArg, sleep, textArg } from './lib.mjs';
@@ -119,6 +120,45 @@ async function untilAllAnswer(host, ports, t0, limitMs) {
     if (pending.length) await sleep(100); // a failing sweep is fast: do not spin
   }
   return when;
+}
+
+/**
+ * The API server's request counts (apiserver_request_total, WATCH excluded) by
+ * `VERB resource[/subresource]`, as the admin sees them on /metrics.
+ */
+async function apiRequests(kc) {
+  const url = new URL('/metrics', kc.getCurrentCluster().server);
+  const opts = { method: 'GET' };
+  await kc.applyToHTTPSOptions(opts);
+  const text = await new Promise((resolve, reject) => {
+    https
+      .get(url, opts, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+  const counts = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const label = (k) => line.match(new RegExp(`[{,]${k}="([^"]*)"`))?.[1] ?? '';
+    const verb = label('verb');
+    if (verb === 'WATCH') continue;
+    const res = label('resource') + (label('subresource') ? `/${label('subresource')}` : '');
+    const key = `${verb} ${res}`;
+    counts[key] = (counts[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return counts;
+}
+
+/** `after - before` per key, per server, largest first. */
+function perServer(before, after, n) {
+  return Object.entries(after)
+    .map(([k, v]) => [k, (v - (before[k] ?? 0)) / n])
+    .filter(([, v]) => v >= 0.01)
+    .sort((a, b) => b[1] - a[1]);
 }
 
 function sampler(pids) {
@@ -220,6 +260,7 @@ async function main() {
     inf.on('update', onFs);
     await inf.start();
     const target = sys.targets[0];
+    const requestsBefore = await apiRequests(admin.kc);
     t = now();
     const t0 = t;
     const creating = pool(ids, CONCURRENCY, (i) =>
@@ -240,6 +281,11 @@ async function main() {
     const notReady = {};
     for (const p of phases.values()) if (p !== 'Ready') notReady[p] = (notReady[p] ?? 0) + 1;
     const counts = await reconcileCounts(sys.operators[0].pod.httpPort);
+    const requests = perServer(requestsBefore, await apiRequests(admin.kc), N);
+    const total = requests.reduce((a, [, v]) => a + v, 0);
+    log(
+      `API requests per server until all Ready (all clients, WATCH excluded): ${total.toFixed(2)}: ${requests.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`,
+    );
     // Profiles of the create-until-Ready phase (see bench/cpu-profile.cjs).
     if (OPERATOR_ENV.JFO_CPU_PROFILE_DIR) sys.operators[0].pod.child.kill('SIGUSR2');
     if (RUNNER_ENV.JFO_CPU_PROFILE_DIR) runner.pod.child.kill('SIGUSR2');
@@ -280,6 +326,7 @@ async function main() {
       await sleep(3000);
       await sys.site.sshd.start();
       const back = now();
+      log(`sshd started at ${new Date().toISOString()}`);
       if (signal)
         await fetch(`${sys.facadeUrl}/api/recreateforward/hpc`, {
           headers: { Authorization: `token ${sys.tokens.nodeRestart}` },

@@ -36,10 +36,11 @@ export function reconnectPolicy(
 }
 
 /**
- * The retry policy while the jump node refuses connections (ECONNREFUSED: the host is up, sshd is
- * not listening, as during its restart). A refused attempt costs sshd nothing (it never sees it),
- * so the runner keeps retrying every 125–500 ms instead of backing off: the connection comes back
- * within half a second of sshd, not after a doubled delay. Never slower than `policy`.
+ * The retry policy while attempts never reach sshd (ECONNREFUSED: the host is up and sshd is not
+ * listening, as during its restart; EHOSTUNREACH/ENETUNREACH: the host or its network is not back
+ * yet). Such an attempt costs sshd nothing (it never sees it), so the runner keeps retrying every
+ * 125–500 ms instead of backing off: the connection comes back within half a second of sshd, not
+ * after a doubled delay. Never slower than `policy`.
  */
 export const REFUSED_RETRY_MAX_MS = 500;
 

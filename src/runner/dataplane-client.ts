@@ -120,6 +120,9 @@ export class DataPlaneClient extends EventEmitter implements DataPlane {
   session(_key?: string): SessionSnapshot {
     return this.state.session;
   }
+  sessions(): SessionSnapshot[] {
+    return [this.state.session];
+  }
   local(key: string): ListenerState | undefined {
     return this.state.local[key];
   }

@@ -29,6 +29,8 @@ export interface DataPlane extends EventEmitter {
   close(): Promise<void>;
   /** The session that carries `key`'s forward; without a key, the runner's (see the contract). */
   session(key?: string): SessionSnapshot;
+  /** Every SSH connection's snapshot. */
+  sessions(): SessionSnapshot[];
   local(key: string): ListenerState | undefined;
   remote(key: string): RemoteState | undefined;
   probe(key: string): ProbeResult | undefined;
@@ -111,6 +113,10 @@ export class DataPlaneGroup extends EventEmitter implements DataPlane {
     if (down) return down;
     const since = all.map((s) => s.connectedSince ?? 0);
     return { ...all[0]!, connectedSince: Math.max(...since) };
+  }
+
+  sessions(): SessionSnapshot[] {
+    return this.planes.flatMap((p) => p.sessions());
   }
 
   local(key: string): ListenerState | undefined {

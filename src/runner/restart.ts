@@ -1,7 +1,15 @@
 // The JumpNode restart signal: any new value of the restarted-at annotation makes the runner drop
-// its SSH connection and connect again at once; the value counts as handled (and goes to
+// its SSH connections and connect again at once; the value counts as handled (and goes to
 // status.lastRestartHandled) when the new connection is up. A value already there when the runner
 // starts is handled by its first connection unless the status says it was handled before.
+// A value that is a time (the facade writes an RFC 3339 time) and that every current connection
+// is newer than is handled at once without a reconnect: the runner reconnected on its own after
+// the jump node restarted, and dropping those connections would only cut the users' sessions.
+// (The two times come from different clocks; a runner clock ahead of the facade's may keep a
+// connection made just before the restart, which then fails its keepalives like any dead one.)
+import type { SessionSnapshot } from './session.js';
+
+export type RestartAction = 'reconnect' | 'handled' | 'none';
 
 export class RestartTracker {
   private initialized = false;
@@ -9,8 +17,15 @@ export class RestartTracker {
   private pending?: string;
   private done?: string;
 
-  /** Feeds the current annotation value; 'reconnect' means a new restart request. */
-  observe(value: string | undefined, lastHandled: string | undefined): 'reconnect' | 'none' {
+  /**
+   * Feeds the current annotation value and the runner's connections. 'reconnect': a new restart
+   * request; 'handled': a new request that the current connections already satisfy.
+   */
+  observe(
+    value: string | undefined,
+    lastHandled: string | undefined,
+    sessions: Pick<SessionSnapshot, 'phase' | 'connectedSince'>[] = [],
+  ): RestartAction {
     if (!this.initialized) {
       this.initialized = true;
       this.seen = value;
@@ -21,7 +36,9 @@ export class RestartTracker {
     this.seen = value;
     if (value === undefined) return 'none';
     this.pending = value;
-    return 'reconnect';
+    if (!newerThan(value, sessions)) return 'reconnect';
+    this.connected();
+    return 'handled';
   }
 
   /** A new SSH connection is up: the pending request is handled. */
@@ -35,4 +52,16 @@ export class RestartTracker {
   handled(): string | undefined {
     return this.done;
   }
+}
+
+/** Whether every session is connected and was connected at or after the time `value` names. */
+function newerThan(
+  value: string,
+  sessions: Pick<SessionSnapshot, 'phase' | 'connectedSince'>[],
+): boolean {
+  const at = Date.parse(value);
+  if (Number.isNaN(at) || sessions.length === 0) return false;
+  return sessions.every(
+    (s) => s.phase === 'connected' && s.connectedSince !== undefined && s.connectedSince >= at,
+  );
 }

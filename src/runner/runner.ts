@@ -122,8 +122,16 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     const jn = watch.jumpNode();
     if (watch.synced() && key) plane.configure(jn, key);
     const value = jn?.metadata.annotations?.[RESTARTED_AT_ANNOTATION];
-    if (jn && restart.observe(value, jn.status?.lastRestartHandled) === 'reconnect')
-      plane.reconnectNow(`${RESTARTED_AT_ANNOTATION}=${value}`);
+    const action = jn
+      ? restart.observe(value, jn.status?.lastRestartHandled, plane.sessions())
+      : 'none';
+    if (action === 'reconnect') plane.reconnectNow(`${RESTARTED_AT_ANNOTATION}=${value}`);
+    if (action === 'handled') {
+      log.info('Kept the connection to JumpNode: it was made after the restart request', {
+        [RESTARTED_AT_ANNOTATION]: value,
+      });
+      queue.mark(JUMP_NODE_KEY);
+    }
     const previous = desired;
     desired = desiredForwards(watch.servers(), config.jumpNode, jn);
     plane.sync(desired, draining);

@@ -7,8 +7,8 @@
 //   - keepalive is always on (JumpNode spec.keepalive), and TCP_NODELAY is set on the socket
 //     (small SSH packets, such as channel set-up, are sent at once);
 //   - after a failure the next attempt waits a capped, jittered exponential delay whose cap
-//     never exceeds the keepalive bound; while the port refuses (sshd restarting) the delay stays
-//     at 125–500 ms; reconnectNow() skips the wait (restart annotation);
+//     never exceeds the keepalive bound; while the attempts never reach sshd (the port refuses,
+//     the host is unreachable) the delay stays at 125–500 ms; reconnectNow() skips the wait (restart annotation);
 //   - 'ready' is emitted with each new Client, 'down' when a ready Client is gone, 'change' on
 //     any state change. Listeners must not throw.
 import { EventEmitter } from 'node:events';
@@ -54,6 +54,12 @@ export interface SessionOptions {
   reconnectMaxMs: number;
   hooks?: SessionHooks;
 }
+
+/**
+ * Socket errors of an attempt that never reached sshd (nothing listens, or the host or network is
+ * not reachable yet): retrying them soon costs the jump node nothing.
+ */
+const NOT_REACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** A connection that lived this long resets the backoff. */
 const STABLE_MS = 10_000;
@@ -250,7 +256,7 @@ export class SshSession extends EventEmitter {
     }
     if (this.phase === 'closed') return;
     this.failures++;
-    this.scheduleRetry(!a.ready && a.error?.code === 'ECONNREFUSED');
+    this.scheduleRetry(!a.ready && NOT_REACHED.has(String(a.error?.code)));
   }
 
   private scheduleRetry(refused: boolean): void {

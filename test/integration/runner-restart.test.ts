@@ -1,5 +1,6 @@
 // The jump node dies and comes back. Without any signal the runner finds it again within the
-// keepalive bound; with the restart annotation it reconnects at once. The runner process never
+// keepalive bound; with the restart annotation it reconnects at once, unless its connections are
+// already newer than the restart. The runner process never
 // exits. Recovery times are measured and printed (no timing thresholds: the generous timeouts
 // only guard against hangs); docs/runner.md records the figures.
 import { RESTARTED_AT_ANNOTATION } from '../../src/api/types.js';
@@ -92,40 +93,87 @@ describe('runner: jump node restarts', () => {
     expect(runner.exited()).toBe(false);
   });
 
-  it('reconnects at once on the restart annotation, and echoes it in the status', async () => {
-    // A long keepalive and a slow backoff: without the annotation the runner would wait.
-    const { port, runner } = await setUp(
-      'annotated',
-      { intervalSeconds: 10, countMax: 3 },
-      { JFO_RECONNECT_INITIAL_SECONDS: '5' },
-    );
-    await site.sshd.kill();
-    await waitFor('Connected=False', async () => {
-      const jn = await site.t.admin.jumpNodes.get(site.t.name, 'annotated');
-      return condition(jn, 'Connected')?.status === 'False';
+  it('reconnects at once on the restart annotation, skipping a pending backoff', async () => {
+    // Attempts that time out (the node's link is down) back off exponentially, up to the
+    // keepalive bound; without the annotation the runner would wait out that delay.
+    const keepalive = { intervalSeconds: 3, countMax: 3 };
+    const { port, runner } = await setUp('annotated', keepalive, {
+      JFO_RECONNECT_INITIAL_SECONDS: '5',
     });
-    await sleep(8000);
-    const lastScheduled = runner
-      .logs()
-      .filter((l) => l.message === 'Scheduled reconnect to JumpNode')
-      .pop();
+    const scheduled = () =>
+      runner.logs().filter((l) => l.message === 'Scheduled reconnect to JumpNode').length;
+    const before = scheduled();
+    await site.topo.setJumpLink(false);
+    await site.sshd.kill();
+    const lastScheduled = await waitFor(
+      'a failed attempt and a scheduled reconnect',
+      () =>
+        scheduled() > before
+          ? runner
+              .logs()
+              .filter((l) => l.message === 'Scheduled reconnect to JumpNode')
+              .pop()
+          : undefined,
+      60_000,
+    );
+    const restartedAt = new Date().toISOString();
     await site.sshd.start();
+    await site.topo.setJumpLink(true);
     const backAt = Date.now();
-    const value = new Date().toISOString();
     await site.t.admin.jumpNodes.patch(site.t.name, 'annotated', {
-      metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: value } },
+      metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: restartedAt } },
     });
     const recoveredMs = await msUntilForwarding(port, backAt);
     console.log(
-      `MEASURED restart annotation: new connections work ${recoveredMs} ms after sshd is back (the pending backoff delay was ${String(lastScheduled?.delayMs)} ms)`,
+      `MEASURED restart annotation: new connections work ${recoveredMs} ms after sshd is back (the pending backoff delay was ${String(lastScheduled.delayMs)} ms)`,
     );
     const jn = await waitFor('lastRestartHandled', async () => {
       const o = await site.t.admin.jumpNodes.get(site.t.name, 'annotated');
-      return o.status?.lastRestartHandled === value ? o : undefined;
+      return o.status?.lastRestartHandled === restartedAt ? o : undefined;
     });
     expect(condition(jn, 'Connected')?.status).toBe('True');
+    const reason = `${RESTARTED_AT_ANNOTATION}=${restartedAt}`;
+    expect(
+      runner.logs().some((l) => l.message === 'Reconnecting to JumpNode' && l.reason === reason),
+    ).toBe(true);
     expect(runner.exited()).toBe(false);
     // Every failure along the way was handled where it arose.
     expect(runner.logs().filter((l) => /Uncaught|Unhandled/.test(String(l.message)))).toEqual([]);
+  });
+
+  it('keeps a connection made after the restart it is told about, and echoes the value', async () => {
+    // The hub restarts the node and then signals it; the runner has meanwhile reconnected on its
+    // own. Dropping that connection would only cut the users' sessions again.
+    const { port, runner } = await setUp('kept', { intervalSeconds: 10, countMax: 3 });
+    const connects = () =>
+      runner.logs().filter((l) => l.message === 'Connected to JumpNode').length;
+    const first = connects();
+    await site.sshd.kill();
+    const restartedAt = new Date().toISOString();
+    await site.sshd.start();
+    await waitFor('the runner to reconnect on its own', () => connects() > first, 60_000);
+    await msUntilForwarding(port, Date.now());
+    const reconnected = connects();
+    await site.t.admin.jumpNodes.patch(site.t.name, 'kept', {
+      metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: restartedAt } },
+    });
+    await waitFor('lastRestartHandled', async () => {
+      const o = await site.t.admin.jumpNodes.get(site.t.name, 'kept');
+      return o.status?.lastRestartHandled === restartedAt;
+    });
+    expect(connects()).toBe(reconnected);
+    const reason = `${RESTARTED_AT_ANNOTATION}=${restartedAt}`;
+    expect(
+      runner.logs().some((l) => l.message === 'Reconnecting to JumpNode' && l.reason === reason),
+    ).toBe(false);
+    expect(
+      runner
+        .logs()
+        .some(
+          (l) =>
+            l.message === 'Kept the connection to JumpNode: it was made after the restart request',
+        ),
+    ).toBe(true);
+    expect(runner.exited()).toBe(false);
   });
 });

@@ -43,6 +43,7 @@ class FakePlane extends EventEmitter implements DataPlane {
   flushStats = async () => void this.calls.push('flush');
   close = async () => void this.calls.push('close');
   session = () => this.snapshot;
+  sessions = () => [this.snapshot];
   local = (key: string) => ({
     port: this.id,
     target: { host: key, port: 1 },
@@ -138,6 +139,7 @@ describe('DataPlaneGroup', () => {
     const onFirst = keys.find((k) => connectionOf(k, 3) === 0)!;
     expect(group.session(onSecond).phase).toBe('waiting');
     expect(group.session(onFirst).phase).toBe('connected');
+    expect(group.sessions().map((x) => x.phase)).toEqual(['connected', 'waiting', 'connected']);
   });
 
   it("re-emits every data plane's session events", () => {

@@ -31,4 +31,37 @@ describe('RestartTracker', () => {
     expect(r.observe(undefined, 't3')).toBe('none');
     expect(r.handled()).toBe('t3');
   });
+
+  describe('a request that the current connections already satisfy', () => {
+    const at = Date.parse('2026-12-06T22:41:21.550Z');
+    const value = '2026-12-06T22:41:21.550Z';
+    const started = () => {
+      const r = new RestartTracker();
+      r.observe(undefined, undefined);
+      return r;
+    };
+    const connected = (since: number) => ({ phase: 'connected' as const, connectedSince: since });
+
+    it('is handled without a reconnect when every connection is newer', () => {
+      const r = started();
+      expect(r.observe(value, undefined, [connected(at), connected(at + 900)])).toBe('handled');
+      expect(r.handled()).toBe(value);
+      expect(r.observe(value, value, [connected(at)])).toBe('none');
+    });
+
+    it.each([
+      ['one connection is older', [connected(at + 5), connected(at - 1)]],
+      ['one connection is down', [connected(at + 5), { phase: 'waiting' as const }]],
+      ['there is no connection', []],
+    ])('asks for a reconnect when %s', (_why, sessions) => {
+      const r = started();
+      expect(r.observe(value, undefined, sessions)).toBe('reconnect');
+      expect(r.handled()).toBeUndefined();
+    });
+
+    it('asks for a reconnect when the value is not a time', () => {
+      const r = started();
+      expect(r.observe('please', undefined, [connected(at)])).toBe('reconnect');
+    });
+  });
 });
