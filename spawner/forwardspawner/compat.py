@@ -31,6 +31,9 @@ _NO_SSH = (
     "{name}() is not available: the hub runs no ssh and creates no Kubernetes objects; the "
     "jupyterhub-forward-operator makes the tunnel and the Service of every ForwardedServer"
 )
+_TUNNELS = "No effect: the operator owns tunnels."
+_SERVICES = "No effect: the operator owns Services."
+_REMOTE_FORWARD = "No effect: use `remote_forward`."
 # Settings of the reference that configured the hub's own tunnels and Services.
 _NO_EFFECT = (
     "ssh_recreate_at_start",
@@ -62,6 +65,50 @@ def _escape(text: str) -> str:
         else:
             out.extend(f"-{b:02x}" for b in ch.encode("utf-8"))
     return "".join(out).lower()
+
+
+# Where a reference setting's callable form gets its second argument and a plain value its
+# override: nowhere (called with the spawner only), port_forward_info, or its "remote" part.
+_SPAWNER, _INFO, _REMOTE = "spawner", "info", "remote"
+
+
+def _getter(setting: str, source: str = _SPAWNER, key: str = "") -> Any:
+    """The reference's `get_<setting>()`: the setting's value through `_setting_value`."""
+
+    async def get(self: ForwardBaseSpawner) -> Any:
+        return await self._setting_value(getattr(self, setting), source, key)
+
+    get.__name__ = f"get_{setting}"
+    get.__qualname__ = f"ForwardBaseSpawner.get_{setting}"
+    return get
+
+
+def _not_available(name: str, is_async: bool = True) -> Any:
+    """A method of the reference that ran ssh or called the Kubernetes API: it says why not."""
+
+    def refuse(self: ForwardBaseSpawner, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(_NO_SSH.format(name=name))
+
+    async def refuse_async(self: ForwardBaseSpawner, *args: Any, **kwargs: Any) -> Any:
+        refuse(self)
+
+    method = refuse_async if is_async else refuse
+    method.__name__ = name
+    method.__qualname__ = f"ForwardBaseSpawner.{name}"
+    return method
+
+
+def _hook(default: Any, help: str) -> Any:
+    """A setting that takes a callable (a hook) or a plain value."""
+    return AnyTrait(default_value=default, config=True, help=help)
+
+
+def _no_effect(*types: Any, default: Any = None, allow_none: bool = False, help: str = _TUNNELS) -> Any:
+    """A reference setting that configured the hub's own ssh processes or Services: accepted
+    with the reference's types and default (any value without `types`), never used."""
+    if not types:
+        return _hook(default, help)
+    return Union(list(types), default_value=default, allow_none=allow_none, config=True, help=help)
 
 
 class ForwardBaseSpawner(ForwardSpawner):
@@ -134,38 +181,25 @@ class ForwardBaseSpawner(ForwardSpawner):
         help="Callable `(spawner, ssh_node) -> str` that maps the jump node; awaited if needed.",
     )
 
-    pre_poll_hook = AnyTrait(
-        default_value=False,
-        config=True,
-        help="""
+    pre_poll_hook = _hook(
+        False,
+        """
         Callable `(spawner)` run before every poll: True runs `_poll()`; False means running
         without `_poll()`; None means running; an int is the exit status. The ForwardedServer's
         own verdict still applies when the result is "running".
         """,
     )
 
-    pre_stop_hook = AnyTrait(
-        default_value=False,
-        config=True,
-        help="Callable `(spawner)` run before every stop; errors are logged.",
+    pre_stop_hook = _hook(False, "Callable `(spawner)` run before every stop; errors are logged.")
+
+    update_start_response = _hook(
+        False, "Callable `(spawner, address)` that may replace what `_start()` returned."
     )
 
-    update_start_response = AnyTrait(
-        default_value=False,
-        config=True,
-        help="Callable `(spawner, address)` that may replace what `_start()` returned.",
-    )
+    update_expected_path = _hook(False, "Callable `(spawner, url)` that may replace the URL start() returns.")
 
-    update_expected_path = AnyTrait(
-        default_value=False,
-        config=True,
-        help="Callable `(spawner, url)` that may replace the URL start() returns.",
-    )
-
-    show_first_default_event = AnyTrait(
-        default_value=True,
-        config=True,
-        help="Show JupyterHub's 'Server requested' first: a bool or a callable `(spawner)`.",
+    show_first_default_event = _hook(
+        True, "Show JupyterHub's 'Server requested' first: a bool or a callable `(spawner)`."
     )
 
     filter_events = Callable(
@@ -227,30 +261,26 @@ class ForwardBaseSpawner(ForwardSpawner):
         return "default"
 
     # ------------------------------------------------------------------ traits without effect
-    ssh_recreate_at_start = Union([Callable(), Bool()], default_value=False, config=True, help="No effect.")
-    ssh_key = Union(
-        [Callable(), Unicode()], default_value="/home/jovyan/.ssh/id_rsa", allow_none=True, config=True
+    ssh_recreate_at_start = _no_effect(Callable(), Bool(), default=False)
+    ssh_key = _no_effect(Callable(), Unicode(), default="/home/jovyan/.ssh/id_rsa", allow_none=True)
+    ssh_remote_key = _no_effect(
+        Callable(), Unicode(), default="/home/jovyan/.ssh/id_rsa_remote", allow_none=True
     )
-    ssh_remote_key = Union(
-        [Callable(), Unicode()], default_value="/home/jovyan/.ssh/id_rsa_remote", allow_none=True, config=True
-    )
-    ssh_username = Union([Callable(), Unicode()], default_value="jhuboutpost", config=True)
-    ssh_remote_username = Union([Callable(), Unicode()], default_value="jhuboutpost", config=True)
-    ssh_remote_node = Union([Callable(), Unicode()], default_value=None, allow_none=True, config=True)
-    ssh_port = Union([Callable(), Integer(), Unicode()], default_value=22, config=True)
-    ssh_remote_port = Union([Callable(), Integer(), Unicode()], default_value=22, config=True)
-    ssh_forward_options = Union([Dict(), Callable()], default_value={}, config=True)
-    ssh_forward_remote_options = Union([Dict(), Callable()], default_value={}, config=True)
-    svc_create = Union([Callable(), Bool()], default_value=True, allow_none=True, config=True)
-    ssh_custom_forward = AnyTrait(config=True, help="No effect: the operator owns tunnels.")
-    ssh_custom_forward_remove = AnyTrait(config=True, help="No effect: the operator owns tunnels.")
-    ssh_custom_svc = AnyTrait(config=True, help="No effect: the operator owns Services.")
-    ssh_custom_svc_remove = AnyTrait(config=True, help="No effect: the operator owns Services.")
-    ssh_custom_forward_remote = AnyTrait(config=True, help="No effect: use `remote_forward`.")
-    ssh_custom_forward_remote_remove = AnyTrait(config=True, help="No effect: use `remote_forward`.")
-    ssh_create_remote_forward = AnyTrait(
-        default_value=False, config=True, help="No effect: use `remote_forward`."
-    )
+    ssh_username = _no_effect(Callable(), Unicode(), default="jhuboutpost")
+    ssh_remote_username = _no_effect(Callable(), Unicode(), default="jhuboutpost")
+    ssh_remote_node = _no_effect(Callable(), Unicode(), allow_none=True)
+    ssh_port = _no_effect(Callable(), Integer(), Unicode(), default=22)
+    ssh_remote_port = _no_effect(Callable(), Integer(), Unicode(), default=22)
+    ssh_forward_options = _no_effect(Dict(), Callable(), default={})
+    ssh_forward_remote_options = _no_effect(Dict(), Callable(), default={}, help=_REMOTE_FORWARD)
+    svc_create = _no_effect(Callable(), Bool(), default=True, allow_none=True, help=_SERVICES)
+    ssh_custom_forward = _no_effect()
+    ssh_custom_forward_remove = _no_effect()
+    ssh_custom_svc = _no_effect(help=_SERVICES)
+    ssh_custom_svc_remove = _no_effect(help=_SERVICES)
+    ssh_custom_forward_remote = _no_effect(help=_REMOTE_FORWARD)
+    ssh_custom_forward_remote_remove = _no_effect(help=_REMOTE_FORWARD)
+    ssh_create_remote_forward = _no_effect(default=False, help=_REMOTE_FORWARD)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -405,20 +435,23 @@ class ForwardBaseSpawner(ForwardSpawner):
 
     # ------------------------------------------------------------------ the reference's helpers
     async def run_pre_stop_hook(self) -> Any:
-        return await _call(self.pre_stop_hook, self) if self.pre_stop_hook else True
+        return await self._run_hook(self.pre_stop_hook, True)
 
     async def run_pre_poll_hook(self) -> Any:
-        return await _call(self.pre_poll_hook, self) if self.pre_poll_hook else True
+        return await self._run_hook(self.pre_poll_hook, True)
 
     async def run_update_expected_path(self, default_start_return_value: str) -> Any:
-        if self.update_expected_path:
-            return await _call(self.update_expected_path, self, default_start_return_value)
-        return default_start_return_value
+        return await self._run_hook(self.update_expected_path, default_start_return_value, True)
 
     async def run_update_start_response(self, original_start_response: Any) -> Any:
-        if self.update_start_response:
-            return await _call(self.update_start_response, self, original_start_response)
-        return original_start_response
+        return await self._run_hook(self.update_start_response, original_start_response, True)
+
+    async def _run_hook(self, hook: Any, default: Any, pass_default: bool = False) -> Any:
+        """`hook(spawner)`, or `hook(spawner, default)` with `pass_default`, awaited if needed;
+        `default` when the hook is not set."""
+        if not hook:
+            return default
+        return await (_call(hook, self, default) if pass_default else _call(hook, self))
 
     def run_filter_events(self, event: dict[str, Any]) -> Any:
         return self.filter_events(self, event) if self.filter_events else event
@@ -428,13 +461,8 @@ class ForwardBaseSpawner(ForwardSpawner):
         `(spawner, user_options)`; the base accepts both forms)."""
         return await ForwardSpawner._service_labels(self)
 
-    async def get_show_first_default_event(self) -> Any:
-        value = self.show_first_default_event
-        return await _call(value, self) if callable(value) else value
-
-    async def get_cancelling_event(self) -> Any:
-        value = self.cancelling_event
-        return await _call(value, self) if callable(value) else value
+    get_show_first_default_event = _getter("show_first_default_event")
+    get_cancelling_event = _getter("cancelling_event")
 
     def get_ssh_during_startup(self) -> Any:
         value = self.ssh_during_startup
@@ -496,91 +524,42 @@ class ForwardBaseSpawner(ForwardSpawner):
         """Nothing to do: stop() deletes the ForwardedServer, its tunnel and its Service."""
 
     # Getters of the settings that configured the hub's ssh processes (values only).
-    async def get_ssh_recreate_at_start(self) -> Any:
-        return await self._ref_value(self.ssh_recreate_at_start)
+    get_ssh_recreate_at_start = _getter("ssh_recreate_at_start")
+    get_svc_create = _getter("svc_create")
+    get_ssh_port = _getter("ssh_port", _INFO, "ssh_port")
+    get_ssh_username = _getter("ssh_username", _INFO, "ssh_username")
+    get_ssh_key = _getter("ssh_key", _INFO, "ssh_key")
+    get_ssh_forward_options = _getter("ssh_forward_options", _INFO)
+    get_ssh_remote_port = _getter("ssh_remote_port", _REMOTE, "ssh_port")
+    get_ssh_remote_username = _getter("ssh_remote_username", _REMOTE, "ssh_username")
+    get_ssh_remote_key = _getter("ssh_remote_key", _REMOTE, "ssh_key")
+    get_ssh_remote_node = _getter("ssh_remote_node", _REMOTE, "ssh_node")
+    get_ssh_forward_remote_options = _getter("ssh_forward_remote_options", _REMOTE)
+    get_ssh_create_remote_forward = _getter("ssh_create_remote_forward", _REMOTE)
 
-    async def get_svc_create(self) -> Any:
-        return await self._ref_value(self.svc_create)
-
-    async def get_ssh_port(self) -> Any:
-        return await self._ref_value(self.ssh_port, "ssh_port")
-
-    async def get_ssh_username(self) -> Any:
-        return await self._ref_value(self.ssh_username, "ssh_username")
-
-    async def get_ssh_key(self) -> Any:
-        return await self._ref_value(self.ssh_key, "ssh_key")
-
-    async def get_ssh_forward_options(self) -> Any:
-        return await self._ref_value(self.ssh_forward_options, pass_info=True)
-
-    async def get_ssh_remote_port(self) -> Any:
-        return await self._ref_remote(self.ssh_remote_port, "ssh_port")
-
-    async def get_ssh_remote_username(self) -> Any:
-        return await self._ref_remote(self.ssh_remote_username, "ssh_username")
-
-    async def get_ssh_remote_key(self) -> Any:
-        return await self._ref_remote(self.ssh_remote_key, "ssh_key")
-
-    async def get_ssh_remote_node(self) -> Any:
-        return await self._ref_remote(self.ssh_remote_node, "ssh_node")
-
-    async def get_ssh_forward_remote_options(self) -> Any:
-        value = self.ssh_forward_remote_options
-        return (
-            await _call(value, self, self.port_forward_info.get("remote", {})) if callable(value) else value
-        )
-
-    async def get_ssh_create_remote_forward(self) -> Any:
-        value = self.ssh_create_remote_forward
-        return (
-            await _call(value, self, self.port_forward_info.get("remote", {})) if callable(value) else value
-        )
-
-    async def _ref_value(self, value: Any, key: str = "", pass_info: bool = False) -> Any:
+    async def _setting_value(self, value: Any, source: str, key: str) -> Any:
+        """A reference setting's value: a callable is called with the spawner and, unless the
+        source is the spawner, with the source's dict (port_forward_info or its "remote" part),
+        awaited if needed; a plain value gives way to the source's `key` when there is one."""
+        if source == _SPAWNER:
+            return await _call(value, self) if callable(value) else value
+        info = self.port_forward_info
+        found = info if source == _INFO else info.get("remote", {})
         if callable(value):
-            return (
-                await _call(value, self, self.port_forward_info)
-                if key or pass_info
-                else await _call(value, self)
-            )
-        return self.port_forward_info.get(key, value) if key else value
-
-    async def _ref_remote(self, value: Any, key: str) -> Any:
-        remote = self.port_forward_info.get("remote", {})
-        return await _call(value, self, remote) if callable(value) else remote.get(key, value)
+            return await _call(value, self, found)
+        return found.get(key, value) if key else value
 
     # The methods that ran ssh or called the Kubernetes API.
-    async def get_forward_cmd(self, extra_args: Any = None) -> Any:
-        raise NotImplementedError(_NO_SSH.format(name="get_forward_cmd"))
-
-    async def get_forward_remote_cmd(self, extra_args: Any = None) -> Any:
-        raise NotImplementedError(_NO_SSH.format(name="get_forward_remote_cmd"))
-
-    async def subprocess_cmd(self, cmd: Any, timeout: int = 3) -> Any:
-        raise NotImplementedError(_NO_SSH.format(name="subprocess_cmd"))
-
-    async def ssh_default_forward(self) -> Any:
-        raise NotImplementedError(_NO_SSH.format(name="ssh_default_forward"))
-
-    async def ssh_default_forward_remove(self) -> Any:
-        raise NotImplementedError(_NO_SSH.format(name="ssh_default_forward_remove"))
-
-    async def ssh_default_forward_remote(self) -> Any:
-        raise NotImplementedError(_NO_SSH.format(name="ssh_default_forward_remote"))
-
-    async def ssh_default_forward_remote_remove(self) -> Any:
-        raise NotImplementedError(_NO_SSH.format(name="ssh_default_forward_remote_remove"))
-
-    async def ssh_default_svc(self) -> Any:
-        raise NotImplementedError(_NO_SSH.format(name="ssh_default_svc"))
-
-    async def ssh_default_svc_remove(self) -> Any:
-        raise NotImplementedError(_NO_SSH.format(name="ssh_default_svc_remove"))
-
-    def _k8s_get_client_core(self) -> Any:
-        raise NotImplementedError(_NO_SSH.format(name="_k8s_get_client_core"))
+    get_forward_cmd = _not_available("get_forward_cmd")
+    get_forward_remote_cmd = _not_available("get_forward_remote_cmd")
+    subprocess_cmd = _not_available("subprocess_cmd")
+    ssh_default_forward = _not_available("ssh_default_forward")
+    ssh_default_forward_remove = _not_available("ssh_default_forward_remove")
+    ssh_default_forward_remote = _not_available("ssh_default_forward_remote")
+    ssh_default_forward_remote_remove = _not_available("ssh_default_forward_remote_remove")
+    ssh_default_svc = _not_available("ssh_default_svc")
+    ssh_default_svc_remove = _not_available("ssh_default_svc_remove")
+    _k8s_get_client_core = _not_available("_k8s_get_client_core", is_async=False)
 
 
 def get_name(key: str) -> str:

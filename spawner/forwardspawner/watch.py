@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional
 
 from .events import event_text, facade_events, failure_event, phase_event, phase_key, terminal_event
@@ -31,29 +32,19 @@ class StartAborted(Exception):
             self.jupyterhub_html_message = html_message
 
 
+@dataclass(eq=False)
 class ServerWatch:
-    def __init__(
-        self,
-        *,
-        fetch: Fetch,
-        emit: Callable[[dict[str, Any]], None],
-        jump_node: str,
-        wait_seconds: float,
-        keep_going: Callable[[dict[str, Any]], bool],
-        on_end: Callable[[BaseException], None],
-        log: logging.Logger,
-        name: str,
-        remote_event: Callable[[dict[str, Any]], Optional[dict[str, Any]]] = lambda e: e,
-    ):
-        self.fetch = fetch
-        self.emit_event = emit
-        self.jump_node = jump_node
-        self.wait_seconds = wait_seconds
-        self.keep_going = keep_going
-        self.on_end = on_end
-        self.log = log
-        self.name = name
-        self.remote_event = remote_event
+    fetch: Fetch
+    emit: Callable[[dict[str, Any]], None]
+    jump_node: str
+    wait_seconds: float
+    keep_going: Callable[[dict[str, Any]], bool]
+    on_end: Callable[[BaseException], None]
+    log: logging.Logger
+    name: str
+    remote_event: Callable[[dict[str, Any]], Optional[dict[str, Any]]] = lambda e: e
+
+    def __post_init__(self) -> None:
         self.view: Optional[dict[str, Any]] = None
         self.outcome: Optional[BaseException] = None
         self.seen_total = 0
@@ -141,7 +132,7 @@ class ServerWatch:
         if isinstance(event.get("progress"), int):
             self.last_progress = max(self.last_progress, event["progress"])
         self._failed_emitted = self._failed_emitted or bool(event.get("failed"))
-        self.emit_event(event)
+        self.emit(event)
 
     def _end(self, outcome: BaseException) -> None:
         self.outcome = outcome
