@@ -1,17 +1,21 @@
-// Runs the facade in-process against the test control plane, as its least-privilege
-// ServiceAccount (manifests/facade RBAC, token from the TokenRequest API), with a static-token
-// file. Shared by the facade's integration tests.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Runs the facade against the test control plane with a static-token file: in-process as its
+// least-privilege ServiceAccount (manifests/facade RBAC, token from the TokenRequest API), or as
+// a real process (`node dist/cli.js facade`). Shared by the facade's integration tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { systemClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
-import type { ControlPlaneInfo } from '../../src/dev/control-plane.js';
+import { freePort, type ControlPlaneInfo } from '../../src/dev/control-plane.js';
 import { parseFacadeConfig } from '../../src/facade/config.js';
 import { startFacade, type RunningFacade } from '../../src/facade/server.js';
 import { kubeConfig } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
+import { waitFor } from '../harness/util.js';
+
+export const CLI = join(process.cwd(), 'dist', 'cli.js');
 
 /** Applies the facade's ServiceAccount, Role and RoleBinding to `ns`; returns a kubeconfig for it. */
 export async function facadeKubeConfig(
@@ -74,6 +78,76 @@ export async function startTestFacade(
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+export interface FacadeProcess {
+  child: ChildProcess;
+  port: number;
+  /** What the process wrote to stderr (its JSON log lines) so far. */
+  logs(): string;
+  /** Sends SIGTERM unless the process has ended; resolves to its exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Runs `node dist/cli.js facade` (after `wrapper`, e.g. prlimit and its options) for namespace
+ * `ns` with the admin kubeconfig, on a free loopback port, with the static tokens `tokensYaml`;
+ * `env` adds or overrides JFO_* settings. Resolves once /readyz answers 200; otherwise stops the
+ * process and rejects with its log.
+ */
+export async function spawnFacade(
+  info: ControlPlaneInfo,
+  ns: string,
+  tokensYaml: string,
+  { env = {}, wrapper = [] }: { env?: Record<string, string>; wrapper?: string[] } = {},
+): Promise<FacadeProcess> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  const dir = mkdtempSync(join(tmpdir(), 'jfo-facade-proc-'));
+  writeFileSync(join(dir, 'tokens.yaml'), tokensYaml);
+  const port = await freePort();
+  const argv = [...wrapper, process.execPath, CLI, 'facade'];
+  const child = spawn(argv[0]!, argv.slice(1), {
+    env: {
+      PATH: process.env.PATH,
+      KUBECONFIG: info.kubeconfigPath,
+      JFO_NAMESPACE: ns,
+      JFO_HTTP_HOST: '127.0.0.1',
+      JFO_HTTP_PORT: String(port),
+      JFO_STATIC_TOKENS: join(dir, 'tokens.yaml'),
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let logs = '';
+  child.stderr!.on('data', (d) => (logs += String(d)));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const stop = async () => {
+    if (running()) child.kill('SIGTERM');
+    const code = await exited;
+    rmSync(dir, { recursive: true, force: true });
+    return code;
+  };
+  const ready = await waitFor(
+    'the facade process to answer /readyz',
+    async () => {
+      if (!running()) return 'exited';
+      const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      );
+      return status === 200 && 'ready';
+    },
+    30_000,
+    100,
+  ).catch((err: Error) => err.message);
+  if (ready !== 'ready') {
+    const code = await stop();
+    throw new Error(
+      `The facade process is not ready (${ready}; exit code ${code}); its log:\n${logs}`,
+    );
+  }
+  return { child, port, logs: () => logs, stop };
 }
 
 /** fetch() against the facade with a token; JSON bodies are encoded. */

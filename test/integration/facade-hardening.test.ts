@@ -3,16 +3,18 @@
 // clients; one caller's malformed event never fails another caller's events and no internal
 // error text reaches a client; stored HTML keeps no tab-nabbing link or unsafe CSS; metrics and
 // the OpenAPI document need a token on the API port and are open on the operations port only.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort } from '../../src/dev/control-plane.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
 import { waitFor } from '../harness/util.js';
-import { client, facadeKubeConfig, startTestFacade, type TestFacade } from './facade-cluster.js';
+import {
+  client,
+  facadeKubeConfig,
+  spawnFacade,
+  startTestFacade,
+  type FacadeProcess,
+  type TestFacade,
+} from './facade-cluster.js';
 
 const T = {
   hub: 'hub-token-0123456789abcdef',
@@ -218,53 +220,25 @@ it('metrics and OpenAPI need a token on the API port; the operations port serves
 });
 
 describe('many idle connections (the facade process with a small file limit)', () => {
-  const CLI = join(process.cwd(), 'dist', 'cli.js');
-  let child: ChildProcess | undefined;
-  let dir: string | undefined;
+  let facadeProcess: FacadeProcess | undefined;
   let idle: Array<Awaited<ReturnType<typeof open>>> = [];
   afterEach(async () => {
     // Sockets that never sent a request would hold the facade's shutdown until its header timeout.
     for (const c of idle) c.socket.destroy();
     idle = [];
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await facadeProcess?.stop();
   });
 
   it('1500 sockets that send nothing: the facade holds at most 200 and serves a client (1024 open files)', async () => {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
-    dir = mkdtempSync(join(tmpdir(), 'jfo-idle-'));
-    writeFileSync(join(dir, 'tokens.yaml'), TOKENS);
-    const port = await freePort();
-    child = spawn('prlimit', ['--nofile=1024:1024', '--', process.execPath, CLI, 'facade'], {
+    facadeProcess = await spawnFacade(info, ns.name, TOKENS, {
+      wrapper: ['prlimit', '--nofile=1024:1024', '--'],
       env: {
-        PATH: process.env.PATH,
-        KUBECONFIG: info.kubeconfigPath,
-        JFO_NAMESPACE: ns.name,
-        JFO_HTTP_HOST: '127.0.0.1',
-        JFO_HTTP_PORT: String(port),
-        JFO_STATIC_TOKENS: join(dir, 'tokens.yaml'),
         // Long enough that the cap, not the timeout, is what keeps the facade reachable.
         JFO_HTTP_HEADERS_TIMEOUT_SECONDS: '30',
         JFO_HTTP_MAX_CONNECTIONS: '200',
       },
-      stdio: ['ignore', 'ignore', 'pipe'],
     });
-    let logs = '';
-    child.stderr!.on('data', (d) => (logs += String(d)));
-    let ready = 0;
-    for (let i = 0; i < 300 && ready !== 200 && child.exitCode === null; i++) {
-      ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.status,
-        () => 0,
-      );
-      if (ready !== 200) await new Promise((r) => setTimeout(r, 100));
-    }
-    if (ready !== 200) process.stderr.write(logs);
-    expect(ready).toBe(200);
+    const { child, port } = facadeProcess;
 
     for (let i = 0; i < 1500; i++) idle.push(await open(port));
     const res = await fetch(`http://127.0.0.1:${port}/api/users/progress/events/alice/x`, {

@@ -1,60 +1,31 @@
 // The `facade` sub-command as a real process (node dist/cli.js facade, built by `npm test`):
 // starts from its environment, serves, refuses a bad configuration with a clear message, and
 // stops cleanly on SIGTERM.
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort } from '../../src/dev/control-plane.js';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
+import { CLI, spawnFacade } from './facade-cluster.js';
 
-const CLI = join(process.cwd(), 'dist', 'cli.js');
 const info = clusterInfo();
 let ns: { name: string; cleanup: () => Promise<void> };
-let dir: string;
 
 beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   ns = await createNamespace(kubeConfig(info, 'admin'), 'facade-proc');
-  dir = mkdtempSync(join(tmpdir(), 'jfo-facade-proc-'));
-  writeFileSync(
-    join(dir, 'tokens.yaml'),
-    'hub: {token: proc-token-0123456789abcdef, scopes: [servers]}\n',
-  );
 });
 afterAll(async () => {
   await ns?.cleanup();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 it('serves until SIGTERM, then exits 0 after logging the stop', async () => {
-  const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'facade'], {
-    env: {
-      PATH: process.env.PATH,
-      KUBECONFIG: info.kubeconfigPath,
-      JFO_NAMESPACE: ns.name,
-      JFO_HTTP_HOST: '127.0.0.1',
-      JFO_HTTP_PORT: String(port),
-      JFO_STATIC_TOKENS: join(dir, 'tokens.yaml'),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let logs = '';
-  child.stderr!.on('data', (d) => (logs += String(d)));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const facade = await spawnFacade(
+    info,
+    ns.name,
+    'hub: {token: proc-token-0123456789abcdef, scopes: [servers]}\n',
+  );
+  let code: number | null;
   try {
-    let ready = 0;
-    for (let i = 0; i < 200 && ready !== 200; i++) {
-      ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.status,
-        () => 0,
-      );
-      if (ready !== 200) await new Promise((r) => setTimeout(r, 100));
-    }
-    if (ready !== 200) process.stderr.write(logs);
-    expect(ready).toBe(200);
-    const res = await fetch(`http://127.0.0.1:${port}/api/forwardedservers/alice/x`, {
+    const res = await fetch(`http://127.0.0.1:${facade.port}/api/forwardedservers/alice/x`, {
       method: 'PUT',
       headers: {
         Authorization: 'token proc-token-0123456789abcdef',
@@ -64,10 +35,11 @@ it('serves until SIGTERM, then exits 0 after logging the stop', async () => {
     });
     expect(res.status).toBe(201);
   } finally {
-    child.kill('SIGTERM');
+    code = await facade.stop();
   }
-  expect(await exited).toBe(0);
-  const lines = logs
+  expect(code).toBe(0);
+  const lines = facade
+    .logs()
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as { message: string });
