@@ -1,14 +1,7 @@
 // spec.runner.connections (JFO_SSH_CONNECTIONS in the runner Deployment): one runner process
 // holds that many SSH connections to a real OpenSSH jump node, one per data plane thread, and
 // every forward works whichever connection carries it.
-import {
-  condition,
-  httpGet,
-  runnerPorts,
-  startRemoteSite,
-  waitFor,
-  type RemoteSite,
-} from './runner-fixture.js';
+import { condition, httpGet, startRemoteSite, type RemoteSite } from './runner-fixture.js';
 import { connectionOf } from '../../src/runner/dataplane-group.js';
 
 jest.setTimeout(120_000);
@@ -26,22 +19,15 @@ describe('runner: several SSH connections', () => {
   it('spreads the forwards over the connections, and every one carries traffic', async () => {
     const { t, sshd } = site;
     await site.jumpNode('jump', { runner: { connections: CONNECTIONS } });
-    const ports = await runnerPorts(SERVERS);
-    const names = ports.map((_, i) => `user-${i}`);
+    const { names, ports } = await site.servers('jump', SERVERS);
     // The servers land on every connection (the test is about the spread, not the hash).
     const used = new Set(names.map((n) => connectionOf(`${t.name}/${n}`, CONNECTIONS)));
     expect(used.size).toBe(CONNECTIONS);
-    for (const [i, name] of names.entries())
-      await site.server(name, 'jump', { runnerPort: ports[i]! });
     const runner = await site.runner('jump', {
       env: { JFO_SSH_CONNECTIONS: String(CONNECTIONS) },
     });
 
-    for (const name of names)
-      await waitFor(`TunnelReady of ${name}`, async () => {
-        const o = await t.admin.forwardedServers.get(t.name, name);
-        return condition(o, 'TunnelReady')?.status === 'True' ? o : undefined;
-      });
+    await site.serversWith(names, ['TunnelReady']);
     for (const [i, port] of ports.entries()) {
       const res = await httpGet('127.0.0.1', port, `/${names[i]}`);
       expect(res.status).toBe(200);

@@ -390,6 +390,21 @@ export interface RemoteSite {
     opts?: { runnerPort?: number | null; spec?: Partial<ForwardedServer['spec']> },
   ): Promise<number>;
   /**
+   * `count` ForwardedServers `user-0` … through `jumpNode` to the site's target, each with its
+   * own free runner port (made 20 at a time). Resolves to their names and runner ports.
+   */
+  servers(jumpNode: string, count: number): Promise<{ names: string[]; ports: number[] }>;
+  /**
+   * Waits until each named ForwardedServer has every condition of `types` True (one list per
+   * poll); resolves to them in the order of `names`.
+   */
+  serversWith(
+    names: string[],
+    types: string[],
+    timeoutMs?: number,
+    everyMs?: number,
+  ): Promise<ForwardedServer[]>;
+  /**
    * A runner process for `jumpNode`, with its RBAC and token made once here unless
    * `opts.kubeconfig` is given (e.g. for the ServiceAccount the operator made); close() kills it.
    */
@@ -457,6 +472,31 @@ export async function startRemoteSite(prefix: string): Promise<RemoteSite> {
       );
       return port ?? 0;
     },
+    async servers(jumpNode, count) {
+      const ports = await runnerPorts(count);
+      const names = ports.map((_, i) => `user-${i}`);
+      for (let i = 0; i < count; i += 20)
+        await Promise.all(
+          names
+            .slice(i, i + 20)
+            .map((name, j) => site.server(name, jumpNode, { runnerPort: ports[i + j]! })),
+        );
+      return { names, ports };
+    },
+    serversWith: (names, types, timeoutMs = 60_000, everyMs = 50) =>
+      waitFor(
+        `${types.join(' and ')} on ${names.length > 3 ? `${names.length} ForwardedServers` : names.join(', ')}`,
+        async () => {
+          const all = (await ns.admin.forwardedServers.list(ns.name)).items;
+          const found = names.map((n) => all.find((fs) => fs.metadata.name === n));
+          const ready = found.every((fs) =>
+            types.every((c) => condition(fs, c)?.status === 'True'),
+          );
+          return ready ? (found as ForwardedServer[]) : undefined;
+        },
+        timeoutMs,
+        everyMs,
+      ),
     async runner(jumpNode, opts = {}) {
       if (!opts.kubeconfig && !kubeconfigs.has(jumpNode))
         kubeconfigs.set(jumpNode, runnerKubeconfig(ns, jumpNode, KEY_SECRET, tmp.path));

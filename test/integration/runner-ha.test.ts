@@ -28,10 +28,7 @@ describe('runner: two replicas for one JumpNode', () => {
         httpGet(host, port, '/', 2000).then((r) => r.status === 200),
       );
     expect(await sshd.established()).toBe(2);
-    const before = await waitFor('TunnelReady=True', async () => {
-      const o = await t.admin.forwardedServers.get(t.name, 'carol');
-      return condition(o, 'TunnelReady')?.status === 'True' ? o : undefined;
-    });
+    const [before] = await site.serversWith(['carol'], ['TunnelReady']);
     const readyAt = condition(before, 'TunnelReady')!.lastTransitionTime;
 
     await a.stop('SIGKILL');

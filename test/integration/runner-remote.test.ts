@@ -44,7 +44,7 @@ describe('runner: remote forward', () => {
   }
 
   it('lets a client on the jump node reach the in-cluster address, also after sshd restarts', async () => {
-    const { t, sshd } = site;
+    const { sshd } = site;
     const hubPort = (hub.address() as AddressInfo).port;
     await site.jumpNode('site', { keepalive: { intervalSeconds: 1, countMax: 3 } });
     await site.server('dave', 'site', {
@@ -60,10 +60,7 @@ describe('runner: remote forward', () => {
     expect((await getOnJumpNode('/before')).code).not.toBe(0);
 
     runner = await site.runner('site');
-    const fs = await waitFor('TunnelReady with the remote forward', async () => {
-      const o = await t.admin.forwardedServers.get(t.name, 'dave');
-      return condition(o, 'TunnelReady')?.status === 'True' ? o : undefined;
-    });
+    const [fs] = await site.serversWith(['dave'], ['TunnelReady']);
     expect(condition(fs, 'TunnelReady')?.message).toContain(`localhost:${BIND_PORT}`);
 
     const first = await getOnJumpNode('/api/from-jump-node');

@@ -67,10 +67,7 @@ describe('runner: jump node restarts', () => {
       `MEASURED silent death: detected after ${detectedMs} ms (keepalive ${keepalive.intervalSeconds}s x ${keepalive.countMax}); new connections work ${recoveredMs} ms after the node is back (keepalive bound ${bound} ms)`,
     );
     expect(runner.exited()).toBe(false);
-    const fs = await waitFor('TunnelReady=True again', async () => {
-      const o = await site.t.admin.forwardedServers.get(site.t.name, 'silent-fs');
-      return condition(o, 'TunnelReady')?.status === 'True' ? o : undefined;
-    });
+    const [fs] = await site.serversWith(['silent-fs'], ['TunnelReady']);
     expect(condition(fs, 'TunnelReady')?.reason).toBe('Forwarding');
     expect(
       await runner.metric('jfo_runner_ssh_disconnects_total', { reason: 'KeepaliveTimeout' }),

@@ -1,14 +1,7 @@
 // Many forwards, one SSH connection: 200 ForwardedServers on one JumpNode are all served through
 // a single connection to sshd, including 200 connections open at the same time.
 import net from 'node:net';
-import {
-  condition,
-  httpGet,
-  runnerPorts,
-  startRemoteSite,
-  waitFor,
-  type RemoteSite,
-} from './runner-fixture.js';
+import { httpGet, startRemoteSite, waitFor, type RemoteSite } from './runner-fixture.js';
 
 jest.setTimeout(240_000);
 
@@ -40,13 +33,9 @@ describe('runner: 200 forwards over one SSH connection', () => {
   afterAll(() => site?.close());
 
   it('serves every forward through one connection to sshd', async () => {
-    const { t, sshd } = site;
+    const { sshd } = site;
     await site.jumpNode('hpc');
-    const ports = await runnerPorts(FORWARDS);
-    const names = ports.map((_, i) => `user-${i}`);
-    await inBatches(names, 20, (name) =>
-      site.server(name, 'hpc', { runnerPort: ports[names.indexOf(name)] }),
-    );
+    const { names, ports } = await site.servers('hpc', FORWARDS);
     const started = Date.now();
     const runner = await site.runner('hpc', {
       env: { JFO_STATUS_QPS: '100', JFO_STATUS_BURST: '100', JFO_LOG_LEVEL: 'info' },
@@ -82,22 +71,9 @@ describe('runner: 200 forwards over one SSH connection', () => {
     expect(await sshd.established()).toBe(1);
     for (const h of held) h.release();
 
-    const all = await waitFor(
-      'TunnelReady and TargetReachable on every ForwardedServer',
-      async () => {
-        const list = await t.admin.forwardedServers.list(t.name);
-        const ready = list.items.filter(
-          (fs) =>
-            condition(fs, 'TunnelReady')?.status === 'True' &&
-            condition(fs, 'TargetReachable')?.status === 'True',
-        );
-        return ready.length === FORWARDS ? list.items : undefined;
-      },
-      120_000,
-      500,
-    );
+    // Resolves once every one of the FORWARDS servers has both conditions True.
+    await site.serversWith(names, ['TunnelReady', 'TargetReachable'], 120_000, 500);
     const statusMs = Date.now() - started;
-    expect(all).toHaveLength(FORWARDS);
     const attempts = await runner.metric('jfo_runner_ssh_connect_attempts_total');
     const writes = await runner.metric('jfo_runner_status_writes_total', {
       kind: 'ForwardedServer',

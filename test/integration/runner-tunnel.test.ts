@@ -32,13 +32,7 @@ describe('runner: traffic through the jump node', () => {
     const port = await site.server('alice', 'jump');
     runner = await site.runner('jump');
 
-    const fs = await waitFor('TunnelReady and TargetReachable', async () => {
-      const o = await site.t.admin.forwardedServers.get(site.t.name, 'alice');
-      return condition(o, 'TunnelReady')?.status === 'True' &&
-        condition(o, 'TargetReachable')?.status === 'True'
-        ? o
-        : undefined;
-    });
+    const [fs] = await site.serversWith(['alice'], ['TunnelReady', 'TargetReachable']);
     expect(condition(fs, 'TunnelReady')?.reason).toBe('Forwarding');
 
     const res = await httpGet('127.0.0.1', port, '/hello');
