@@ -46,3 +46,18 @@ export async function createNamespace(
     },
   };
 }
+
+/** A one-hour token of ServiceAccount `name` in `namespace` (TokenRequest API, as the admin). */
+export async function serviceAccountToken(
+  info: ControlPlaneInfo,
+  namespace: string,
+  name: string,
+): Promise<string> {
+  const core = kubeConfig(info, 'admin').makeApiClient(k8s.CoreV1Api);
+  const tr = await core.createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  return tr.status!.token;
+}

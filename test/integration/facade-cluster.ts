@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/log.js';
 import { freePort, type ControlPlaneInfo } from '../../src/dev/control-plane.js';
 import { parseFacadeConfig } from '../../src/facade/config.js';
 import { startFacade, type RunningFacade } from '../../src/facade/server.js';
-import { kubeConfig } from '../harness/cluster.js';
+import { kubeConfig, serviceAccountToken } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
 import { waitFor } from '../harness/util.js';
 
@@ -34,13 +34,9 @@ export async function facadeKubeConfig(
     '-f',
     `${dir}/rolebinding.yaml`,
   ]);
-  const core = kubeConfig(info, 'admin').makeApiClient(k8s.CoreV1Api);
-  const tr = await core.createNamespacedServiceAccountToken({
-    name: 'jupyterhub-forward-facade',
-    namespace: ns,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  return kubeConfig(info, {
+    token: await serviceAccountToken(info, ns, 'jupyterhub-forward-facade'),
   });
-  return kubeConfig(info, { token: tr.status!.token });
 }
 
 export interface TestFacade extends RunningFacade {

@@ -1,7 +1,6 @@
 // The controllers against the real API server and controller manager (garbage collector,
 // deployments), run in-process with the restricted `operator` token and the RBAC that
 // `kubectl apply -k manifests/` installs.
-import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import { API_VERSION, type ForwardedServer } from '../../src/api/types.js';
 import { isNotFound, mergePatch } from '../../src/kube/client.js';
 import { RUNNER_FIELD_MANAGER, runnerSelector } from '../../src/names.js';
@@ -14,9 +13,11 @@ import {
   adminClients,
   allowRunnerKeys,
   applyManifests,
+  canI,
   eventually,
   forwardedServer,
   jumpNode,
+  namespaceReader,
   settle,
   startInProcess,
 } from './operator-support.js';
@@ -45,16 +46,7 @@ afterEach(async () => {
 
 const N = () => ns.name;
 const getFs = (name: string) => admin.forwardedServers.get(N(), name);
-const getSvc = async (name: string): Promise<V1Service | undefined> =>
-  admin.core.readNamespacedService({ name, namespace: N() }).catch((e) => {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  });
-const getDeploy = async (name: string): Promise<V1Deployment | undefined> =>
-  admin.apps.readNamespacedDeployment({ name, namespace: N() }).catch((e) => {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  });
+const { service: getSvc, deployment: getDeploy, events } = namespaceReader(admin, N);
 const phaseOf = (name: string, phase: string) =>
   eventually(`${name} to be ${phase}`, async () => {
     const fs = await getFs(name);
@@ -70,13 +62,6 @@ const claims = async () =>
       labelSelector: 'app.kubernetes.io/component=port-claim',
     })
   ).items;
-const events = async (name: string) =>
-  (
-    await admin.events.listNamespacedEvent({
-      namespace: N(),
-      fieldSelector: `regarding.name=${name}`,
-    })
-  ).items;
 
 describe('kubectl apply -k manifests/', () => {
   it('installs the operator with least-privilege RBAC', async () => {
@@ -85,10 +70,7 @@ describe('kubectl apply -k manifests/', () => {
       /clusterrole.rbac.authorization.k8s.io\/jupyterhub-forward-operator serverside-applied/,
     );
     expect(out).toMatch(/deployment.apps\/jupyterhub-forward-operator serverside-applied/);
-    const can = (args: string[]) =>
-      kubectl(info, ['auth', 'can-i', ...args, '--as', info.users.operator.name]).catch(
-        (e: Error) => e.message,
-      );
+    const can = (args: string[]) => canI(info, info.users.operator.name, args);
     expect(await can(['patch', 'services', '-n', N()])).toMatch(/^yes/);
     expect(
       await can([

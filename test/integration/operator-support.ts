@@ -15,7 +15,7 @@ import {
   type JumpNodeSpec,
 } from '../../src/api/types.js';
 import { kubeconfigYaml, type ControlPlaneInfo } from '../../src/dev/control-plane.js';
-import { makeClients, type Clients } from '../../src/kube/client.js';
+import { isNotFound, makeClients, type Clients } from '../../src/kube/client.js';
 import { silentLogger } from '../../src/log.js';
 import { LABELS, serverResourceName } from '../../src/names.js';
 import { loadOperatorConfig } from '../../src/operator/config.js';
@@ -143,6 +143,34 @@ export async function allowRunnerKeys(
 /** Clients for the test body (admin). */
 export function adminClients(info: ControlPlaneInfo): Clients {
   return makeClients(kubeConfig(info, 'admin'));
+}
+
+/** `kubectl auth can-i <args> --as <user>`: its answer, or the error text of a "no". */
+export function canI(info: ControlPlaneInfo, user: string, args: string[]): Promise<string> {
+  return kubectl(info, ['auth', 'can-i', ...args, '--as', user]).catch((e: Error) => e.message);
+}
+
+/** The admin's reads of objects in the namespace `namespace()`; a missing one reads as undefined. */
+export function namespaceReader(admin: Clients, namespace: () => string) {
+  const orMissing = <T>(read: Promise<T>): Promise<T | undefined> =>
+    read.catch((e) => {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    });
+  return {
+    service: (name: string) =>
+      orMissing(admin.core.readNamespacedService({ name, namespace: namespace() })),
+    deployment: (name: string) =>
+      orMissing(admin.apps.readNamespacedDeployment({ name, namespace: namespace() })),
+    /** The Events regarding the object `name`. */
+    events: async (name: string) =>
+      (
+        await admin.events.listNamespacedEvent({
+          namespace: namespace(),
+          fieldSelector: `regarding.name=${name}`,
+        })
+      ).items,
+  };
 }
 
 /** The operator in this process, with the restricted `operator` token and the manifests' RBAC. */

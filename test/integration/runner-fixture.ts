@@ -28,7 +28,12 @@ import {
 import { makeClients, type Clients } from '../../src/kube/client.js';
 import { LABELS, runnerName } from '../../src/names.js';
 import { runnerRules as operatorRunnerRules } from '../../src/resources/runner.js';
-import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
+import {
+  clusterInfo,
+  createNamespace,
+  kubeConfig,
+  serviceAccountToken,
+} from '../harness/cluster.js';
 import {
   createRemoteTopology,
   startTargetServer,
@@ -122,12 +127,8 @@ export async function serviceAccountKubeconfig(
   dir: string,
 ): Promise<string> {
   const namespace = t.name;
-  const tr = await t.admin.core.createNamespacedServiceAccountToken({
-    name,
-    namespace,
-    body: { spec: { expirationSeconds: 3600, audiences: [] } },
-  });
   const info = clusterInfo();
+  const token = await serviceAccountToken(info, namespace, name);
   const path = join(dir, `kubeconfig-${name}`);
   const config = {
     apiVersion: 'v1',
@@ -135,7 +136,7 @@ export async function serviceAccountKubeconfig(
     clusters: [
       { name: 'test', cluster: { server: info.server, 'certificate-authority': info.caFile } },
     ],
-    users: [{ name: 'runner', user: { token: tr.status!.token } }],
+    users: [{ name: 'runner', user: { token } }],
     contexts: [{ name: 'runner', context: { cluster: 'test', user: 'runner', namespace } }],
     'current-context': 'runner',
   };

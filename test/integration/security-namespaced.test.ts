@@ -7,7 +7,7 @@ import { LABELS, runnerName } from '../../src/names.js';
 import type { RunningOperator } from '../../src/operator/operator.js';
 import { kubeConfig } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
-import { eventually, jumpNode, startInProcess } from './operator-support.js';
+import { canI, eventually, jumpNode, startInProcess } from './operator-support.js';
 
 jest.setTimeout(180_000);
 
@@ -40,10 +40,7 @@ afterAll(async () => {
   await cp?.stop();
 });
 
-const can = (args: string[]) =>
-  kubectl(cp!, ['auth', 'can-i', ...args, '--as', cp!.users.operator.name]).catch(
-    (e: Error) => e.message,
-  );
+const can = (args: string[]) => canI(cp!, cp!.users.operator.name, args);
 
 it('binds no ClusterRole and grants the operator its rules only in the watched namespaces', async () => {
   const crbs = await admin.rbac.listClusterRoleBinding();

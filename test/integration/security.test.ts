@@ -2,9 +2,6 @@
 // policies: each identity (runner, facade, operator) is used with a real ServiceAccount token or
 // through impersonation, and the test shows what it can NOT do as well as that its own work
 // still goes through.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import type * as k8s from '@kubernetes/client-node';
 import {
   API_VERSION,
@@ -12,7 +9,13 @@ import {
   type ForwardedServer,
   type JumpNode,
 } from '../../src/api/types.js';
-import { apiMessage, apiStatus, makeClients, type Clients } from '../../src/kube/client.js';
+import {
+  apiMessage,
+  apiStatus,
+  makeClients,
+  mergePatch,
+  type Clients,
+} from '../../src/kube/client.js';
 import { LABELS, RUNNER_FIELD_MANAGER, runnerName } from '../../src/names.js';
 import type { RunningOperator } from '../../src/operator/operator.js';
 import {
@@ -20,17 +23,22 @@ import {
   buildRunnerRoleBinding,
   buildRunnerServiceAccount,
 } from '../../src/resources/runner.js';
-import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
-import { kubectl } from '../harness/kubectl.js';
+import {
+  clusterInfo,
+  createNamespace,
+  kubeConfig,
+  serviceAccountToken,
+} from '../harness/cluster.js';
 import { client, facadeKubeConfig, startTestFacade, type TestFacade } from './facade-cluster.js';
 import {
   adminClients,
   allowRunnerKeys,
   applyManifests,
+  canI,
   eventually,
   forwardedServer,
   jumpNode,
-  ROOT,
+  namespaceReader,
   startInProcess,
 } from './operator-support.js';
 
@@ -40,6 +48,7 @@ const info = clusterInfo();
 const admin = adminClients(info);
 let ns: { name: string; cleanup: () => Promise<void> };
 const N = () => ns.name;
+const { deployment, events, service } = namespaceReader(admin, N);
 const CONDITION_TIME = '2026-01-01T00:00:00Z';
 
 beforeAll(async () => {
@@ -53,12 +62,7 @@ afterAll(async () => {
 
 /** Clients with a real token of a ServiceAccount of the test namespace. */
 async function clientsOf(sa: string): Promise<Clients> {
-  const tr = await admin.core.createNamespacedServiceAccountToken({
-    name: sa,
-    namespace: N(),
-    body: { spec: { expirationSeconds: 3600, audiences: [] } },
-  });
-  return makeClients(kubeConfig(info, { token: tr.status!.token! }));
+  return makeClients(kubeConfig(info, { token: await serviceAccountToken(info, N(), sa) }));
 }
 
 /** Resolves to the HTTP status and message of a refused call, or 'allowed'. */
@@ -71,8 +75,7 @@ async function outcome(call: () => Promise<unknown>): Promise<'allowed' | string
   }
 }
 
-const can = (user: string, args: string[]) =>
-  kubectl(info, ['auth', 'can-i', ...args, '--as', user]).catch((e: Error) => e.message);
+const can = (user: string, args: string[]) => canI(info, user, args);
 
 const condition = (type: string, status = 'True') => ({
   type,
@@ -221,16 +224,8 @@ describe('the facade (its ServiceAccount and Role from manifests/facade)', () =>
   const SA = 'jupyterhub-forward-facade';
 
   beforeAll(async () => {
-    for (const file of ['serviceaccount.yaml', 'role.yaml', 'rolebinding.yaml']) {
-      const text = readFileSync(join(ROOT, 'manifests', 'facade', file), 'utf8');
-      for (const doc of parseAllDocuments(text)) {
-        const obj = doc.toJSON() as k8s.KubernetesObject;
-        obj.metadata = { ...obj.metadata, namespace: N() };
-        await admin.objects.create(obj);
-      }
-    }
+    facade = makeClients(await facadeKubeConfig(info, N()));
     await admin.jumpNodes.create(N(), jumpNode(N(), 'facade-target'));
-    facade = await clientsOf(SA);
   });
 
   const patch = (body: Record<string, unknown>) =>
@@ -302,17 +297,7 @@ describe('the operator (the restricted operator user, the manifests RBAC)', () =
         const jn: JumpNode = await admin.jumpNodes.get(N(), name);
         return jn.status?.conditions?.find((c) => c.type === 'Ready');
       });
-    const events = async (name: string) =>
-      (
-        await admin.events.listNamespacedEvent({
-          namespace: N(),
-          fieldSelector: `regarding.name=${name}`,
-        })
-      ).items;
-    const deployment = (name: string) =>
-      admin.apps
-        .readNamespacedDeployment({ name: runnerName(name), namespace: N() })
-        .catch(() => undefined);
+    const runnerDeployment = (name: string) => deployment(runnerName(name));
 
     await admin.jumpNodes.create(
       N(),
@@ -342,11 +327,11 @@ describe('the operator (the restricted operator user, the manifests RBAC)', () =
       status: 'False',
       reason: 'TolerationNotAllowed',
     });
-    const hpc = await eventually('the runner Deployment of good', () => deployment('good'));
+    const hpc = await eventually('the runner Deployment of good', () => runnerDeployment('good'));
     const pod = hpc.spec!.template.spec!;
     expect(pod.volumes?.[0]?.secret).toMatchObject({ secretName: 'good-key', optional: true });
     for (const name of ['stolen', 'miner', 'master']) {
-      expect(await deployment(name)).toBeUndefined();
+      expect(await runnerDeployment(name)).toBeUndefined();
       const warned = await eventually(`a Warning Event on ${name}`, async () =>
         (await events(name)).find((e) => e.type === 'Warning'),
       );
@@ -362,10 +347,10 @@ describe('the operator (the restricted operator user, the manifests RBAC)', () =
         namespace: N(),
         body: { metadata: { labels: { [LABELS.runnerKey]: 'true' } } },
       },
-      (await import('../../src/kube/client.js')).mergePatch,
+      mergePatch,
     );
     await eventually('the runner Deployment of stolen once its Secret opted in', () =>
-      deployment('stolen'),
+      runnerDeployment('stolen'),
     );
   });
 
@@ -385,17 +370,9 @@ describe('the operator (the restricted operator user, the manifests RBAC)', () =
       expect(ready.fs.status?.phase).toBe('Failed');
       expect(ready.fs.status?.runnerPort).toBeUndefined();
       expect(ready.fs.status?.url).toBeUndefined();
-      const svc = await admin.core
-        .readNamespacedService({ name, namespace: N() })
-        .catch(() => undefined);
-      expect(svc).toBeUndefined();
+      expect(await service(name)).toBeUndefined();
       const warned = await eventually(`a Warning Event on ${name}`, async () =>
-        (
-          await admin.events.listNamespacedEvent({
-            namespace: N(),
-            fieldSelector: `regarding.name=${name}`,
-          })
-        ).items.find((e) => e.type === 'Warning' && e.reason === 'TargetNotAllowed'),
+        (await events(name)).find((e) => e.type === 'Warning' && e.reason === 'TargetNotAllowed'),
       );
       expect(warned.note).toMatch(/loopback|cluster range/);
     }
