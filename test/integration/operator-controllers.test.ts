@@ -7,46 +7,33 @@ import { RUNNER_FIELD_MANAGER, runnerSelector } from '../../src/names.js';
 import { enqueueAll } from '../../src/operator/handlers.js';
 import { rfc3339 } from '../../src/resources/conditions.js';
 import type { RunningOperator } from '../../src/operator/operator.js';
-import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
 import {
-  adminClients,
-  allowRunnerKeys,
   applyManifests,
   canI,
   eventually,
   forwardedServer,
   jumpNode,
-  namespaceReader,
   settle,
   startInProcess,
+  testBed,
 } from './operator-support.js';
 
 jest.setTimeout(120_000);
 
-const info = clusterInfo();
-const admin = adminClients(info);
-let ns: { name: string; cleanup: () => Promise<void> };
+const bed = testBed();
+const { info, admin, N, service: getSvc, deployment: getDeploy, events } = bed;
 let op: RunningOperator | undefined;
 
-beforeAll(async () => {
-  await applyManifests(info);
-});
-
-beforeEach(async () => {
-  ns = await createNamespace(kubeConfig(info), 'op');
-  await allowRunnerKeys(admin, info, ns.name, ['hpc', 'tiny', 'race']);
-});
+beforeEach(() => bed.open('op', ['hpc', 'tiny', 'race']));
 
 afterEach(async () => {
   await op?.close();
   op = undefined;
-  await ns.cleanup();
+  await bed.close();
 });
 
-const N = () => ns.name;
 const getFs = (name: string) => admin.forwardedServers.get(N(), name);
-const { service: getSvc, deployment: getDeploy, events } = namespaceReader(admin, N);
 const phaseOf = (name: string, phase: string) =>
   eventually(`${name} to be ${phase}`, async () => {
     const fs = await getFs(name);

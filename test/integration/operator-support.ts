@@ -20,7 +20,7 @@ import { silentLogger } from '../../src/log.js';
 import { LABELS, serverResourceName } from '../../src/names.js';
 import { loadOperatorConfig } from '../../src/operator/config.js';
 import { startOperator, type RunningOperator } from '../../src/operator/operator.js';
-import { kubeConfig } from '../harness/cluster.js';
+import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
 import { waitFor } from '../harness/util.js';
 
@@ -138,6 +138,37 @@ export async function allowRunnerKeys(
         stringData: { 'ssh-privatekey': 'not read by the operator' },
       },
     });
+}
+
+/**
+ * The operator and security tests' set-up: the shared control plane, the admin's clients, the
+ * manifests applied once (beforeAll), and the namespace a test file opens and closes in its own
+ * hooks, with the admin's reads of it.
+ */
+export function testBed() {
+  const info = clusterInfo();
+  const admin = adminClients(info);
+  let ns: { name: string; cleanup: () => Promise<void> } | undefined;
+  const N = () => {
+    if (!ns) throw new Error('no test namespace is open');
+    return ns.name;
+  };
+  beforeAll(() => applyManifests(info));
+  return {
+    info,
+    admin,
+    N,
+    ...namespaceReader(admin, N),
+    /** A fresh namespace, with the opted-in key Secrets of `jumpNodes` (allowRunnerKeys). */
+    async open(prefix: string, jumpNodes: string[] = []): Promise<void> {
+      ns = await createNamespace(kubeConfig(info), prefix);
+      if (jumpNodes.length) await allowRunnerKeys(admin, info, ns.name, jumpNodes);
+    },
+    async close(): Promise<void> {
+      await ns?.cleanup();
+      ns = undefined;
+    },
+  };
 }
 
 /** Clients for the test body (admin). */

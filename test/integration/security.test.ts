@@ -23,42 +23,26 @@ import {
   buildRunnerRoleBinding,
   buildRunnerServiceAccount,
 } from '../../src/resources/runner.js';
-import {
-  clusterInfo,
-  createNamespace,
-  kubeConfig,
-  serviceAccountToken,
-} from '../harness/cluster.js';
+import { createNamespace, kubeConfig, serviceAccountToken } from '../harness/cluster.js';
 import { client, facadeKubeConfig, startTestFacade, type TestFacade } from './facade-cluster.js';
 import {
-  adminClients,
   allowRunnerKeys,
-  applyManifests,
   canI,
   eventually,
   forwardedServer,
   jumpNode,
-  namespaceReader,
   startInProcess,
+  testBed,
 } from './operator-support.js';
 
 jest.setTimeout(120_000);
 
-const info = clusterInfo();
-const admin = adminClients(info);
-let ns: { name: string; cleanup: () => Promise<void> };
-const N = () => ns.name;
-const { deployment, events, service } = namespaceReader(admin, N);
+const bed = testBed();
+const { info, admin, N, deployment, events, service } = bed;
 const CONDITION_TIME = '2026-01-01T00:00:00Z';
 
-beforeAll(async () => {
-  await applyManifests(info);
-  ns = await createNamespace(kubeConfig(info), 'sec');
-});
-
-afterAll(async () => {
-  await ns.cleanup();
-});
+beforeAll(() => bed.open('sec'));
+afterAll(() => bed.close());
 
 /** Clients with a real token of a ServiceAccount of the test namespace. */
 async function clientsOf(sa: string): Promise<Clients> {
