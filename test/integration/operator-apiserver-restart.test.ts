@@ -1,57 +1,41 @@
 // The API server restarts while the operator runs: the operator (a real process with the
 // manifests' RBAC, leader election on, watching all namespaces) resumes without a restart of its
 // own. Uses a control plane of its own so the shared one is not disturbed.
-import { startControlPlane, type ControlPlane } from '../../src/dev/control-plane.js';
-import { makeClients, type Clients } from '../../src/kube/client.js';
-import { kubeConfig } from '../harness/cluster.js';
-import { kubectl } from '../harness/kubectl.js';
+import type { Clients } from '../../src/kube/client.js';
 import {
-  allowRunnerKeys,
-  applyManifests,
-  buildDist,
   eventually,
   httpPortOf,
   jumpNode,
   metric,
-  operatorKubeconfig,
+  ownControlPlane,
   spawnOperator,
   type OperatorProcess,
-  allHavePorts,
-  createServers,
+  type OwnControlPlane,
 } from './operator-support.js';
 
 jest.setTimeout(300_000);
 
-let cp: ControlPlane | undefined;
+let plane: OwnControlPlane | undefined;
 let admin: Clients;
-let kc: { path: string; cleanup: () => Promise<void> } | undefined;
 let op: OperatorProcess | undefined;
 const NS = 'restart';
 
 beforeAll(async () => {
-  const [plane] = await Promise.all([startControlPlane(), buildDist()]);
-  cp = plane;
-  await kubectl(cp, ['apply', '--server-side', '-k', 'crds/']);
-  await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
-  await applyManifests(cp);
-  await kubectl(cp, ['create', 'namespace', NS]);
-  admin = makeClients(kubeConfig(cp, 'admin'));
-  kc = await operatorKubeconfig(cp);
-  await allowRunnerKeys(admin, cp, NS, ['hpc']);
+  plane = await ownControlPlane(NS, ['hpc']);
+  admin = plane.admin;
 });
 
 afterAll(async () => {
   await op?.stop('SIGKILL');
-  await kc?.cleanup();
-  await cp?.stop();
+  await plane?.stop();
 });
 
-const withPorts = (names: string[]) => allHavePorts(admin, NS, names);
-const create = (prefix: string, count: number) => createServers(admin, NS, prefix, count);
+const withPorts = (names: string[]) => plane!.allHavePorts(names);
+const create = (prefix: string, count: number) => plane!.createServers(prefix, count);
 
 it('resumes after the API server restarts, without restarting itself', async () => {
   // All namespaces, as the manifests run it (this control plane is ours alone).
-  op = spawnOperator('op-restart', kc!.path, {
+  op = spawnOperator('op-restart', plane!.kubeconfig, {
     JFO_NAMESPACE: '',
     JFO_LEADER_ELECTION_NAMESPACE: 'jfo-system',
   });
@@ -61,7 +45,7 @@ it('resumes after the API server restarts, without restarting itself', async () 
   await eventually('the first servers to get ports', () => withPorts(before));
   const pid = op.child.pid;
 
-  await cp!.restartApiServer();
+  await plane!.cp.restartApiServer();
 
   // Changes made after the restart are picked up by the same process.
   const after = await create('after', 10);

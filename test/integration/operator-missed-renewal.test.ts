@@ -3,53 +3,39 @@
 // again: a server created while it stood by is reconciled, and the new term does not requeue
 // every server (which would put the whole fleet ahead of that change). A real operator process
 // with the manifests' RBAC and leader election, on a control plane of its own.
-import { startControlPlane, type ControlPlane } from '../../src/dev/control-plane.js';
-import { makeClients, type Clients } from '../../src/kube/client.js';
-import { kubeConfig } from '../harness/cluster.js';
-import { kubectl } from '../harness/kubectl.js';
+import type { Clients } from '../../src/kube/client.js';
 import {
-  applyManifests,
-  buildDist,
   eventually,
   httpPortOf,
   jumpNode,
   metric,
-  operatorKubeconfig,
+  ownControlPlane,
   spawnOperator,
   type OperatorProcess,
-  allHavePorts,
-  createServers,
+  type OwnControlPlane,
 } from './operator-support.js';
 
 jest.setTimeout(300_000);
 
-let cp: ControlPlane | undefined;
+let plane: OwnControlPlane | undefined;
 let admin: Clients;
-let kc: { path: string; cleanup: () => Promise<void> } | undefined;
 let op: OperatorProcess | undefined;
 const NS = 'renewal';
 const IDLE = 30;
 
 beforeAll(async () => {
-  const [plane] = await Promise.all([startControlPlane(), buildDist()]);
-  cp = plane;
-  await kubectl(cp, ['apply', '--server-side', '-k', 'crds/']);
-  await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
-  await applyManifests(cp);
-  await kubectl(cp, ['create', 'namespace', NS]);
-  admin = makeClients(kubeConfig(cp, 'admin'));
-  kc = await operatorKubeconfig(cp);
+  plane = await ownControlPlane(NS);
+  admin = plane.admin;
 });
 
 afterAll(async () => {
   if (op) op.child.kill('SIGCONT');
   await op?.stop('SIGKILL');
-  await kc?.cleanup();
-  await cp?.stop();
+  await plane?.stop();
 });
 
-const withPorts = (names: string[]) => allHavePorts(admin, NS, names);
-const create = (prefix: string, count: number) => createServers(admin, NS, prefix, count);
+const withPorts = (names: string[]) => plane!.allHavePorts(names);
+const create = (prefix: string, count: number) => plane!.createServers(prefix, count);
 
 const FS = 'controller="ForwardedServer"';
 async function reconciles(port: number): Promise<number> {
@@ -66,7 +52,7 @@ async function idle(port: number): Promise<boolean> {
 }
 
 it('leads again after a missed renewal without requeueing every server, and misses no change', async () => {
-  op = spawnOperator('op-renewal', kc!.path, {
+  op = spawnOperator('op-renewal', plane!.kubeconfig, {
     JFO_NAMESPACE: '',
     JFO_LEADER_ELECTION_NAMESPACE: 'jfo-system',
     JFO_RENEW_DEADLINE_SECONDS: '2',

@@ -14,7 +14,12 @@ import {
   type JumpNode,
   type JumpNodeSpec,
 } from '../../src/api/types.js';
-import { kubeconfigYaml, type ControlPlaneInfo } from '../../src/dev/control-plane.js';
+import {
+  kubeconfigYaml,
+  startControlPlane,
+  type ControlPlane,
+  type ControlPlaneInfo,
+} from '../../src/dev/control-plane.js';
 import { isNotFound, makeClients, type Clients } from '../../src/kube/client.js';
 import { silentLogger } from '../../src/log.js';
 import { LABELS, serverResourceName } from '../../src/names.js';
@@ -332,6 +337,54 @@ export function spawnOperator(
       await exited;
     },
   };
+}
+
+export interface OwnControlPlane {
+  cp: ControlPlane;
+  admin: Clients;
+  /** A kubeconfig file of the restricted `operator` user. */
+  kubeconfig: string;
+  /** createServers() and allHavePorts() in the plane's namespace. */
+  createServers(prefix: string, count: number): Promise<string[]>;
+  allHavePorts(names: string[]): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A control plane of the test's own, for tests that disturb it (built dist/ alongside): the
+ * CRDs, the manifests' RBAC, the namespace `namespace` with the opted-in key Secrets of
+ * `jumpNodes` (allowRunnerKeys). stop() removes all of it.
+ */
+export async function ownControlPlane(
+  namespace: string,
+  jumpNodes: string[] = [],
+): Promise<OwnControlPlane> {
+  const [cp] = await Promise.all([startControlPlane(), buildDist()]);
+  let kc: { path: string; cleanup: () => Promise<void> } | undefined;
+  const stop = async () => {
+    await kc?.cleanup();
+    await cp.stop();
+  };
+  try {
+    await kubectl(cp, ['apply', '--server-side', '-k', 'crds/']);
+    await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+    await applyManifests(cp);
+    await kubectl(cp, ['create', 'namespace', namespace]);
+    const admin = makeClients(kubeConfig(cp, 'admin'));
+    kc = await operatorKubeconfig(cp);
+    if (jumpNodes.length) await allowRunnerKeys(admin, cp, namespace, jumpNodes);
+    return {
+      cp,
+      admin,
+      kubeconfig: kc.path,
+      createServers: (prefix, count) => createServers(admin, namespace, prefix, count),
+      allHavePorts: (names) => allHavePorts(admin, namespace, names),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 /** The value of a Prometheus metric line from the process's /metrics. */
