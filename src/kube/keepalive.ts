@@ -13,7 +13,11 @@ import type { KubeConfig } from '@kubernetes/client-node';
 type Context = Parameters<KubeConfig['applySecurityAuthentication']>[0];
 
 export interface KeepAliveOptions {
-  /** Most concurrent connections to the API server per agent. */
+  /**
+   * Most concurrent connections to the API server per agent. Must be at least the requests the
+   * caller has in flight at once: a request that waits for a socket makes the client's HTTP layer
+   * (node-fetch 2) fail the response it reuses that socket for with a false "Premature close".
+   */
   maxSockets?: number;
 }
 

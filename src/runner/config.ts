@@ -1,5 +1,6 @@
 // The runner's configuration, parsed once from the environment (contract 0001 §C plus the
 // runner's own tuning knobs, all documented in docs/runner.md). Nothing else reads process.env.
+import { defaultConcurrency } from './status-queue.js';
 import { EnvReader, LOG_LEVELS, type Env } from '../config/env.js';
 import type { LogLevel } from '../log.js';
 import { RUNNER_KEY_FILE } from '../resources/runner.js';
@@ -68,4 +69,13 @@ export function parseRunnerConfig(env: Env): Readonly<RunnerConfig> {
     r.problems.push('JFO_RECONNECT_INITIAL_SECONDS must not exceed JFO_RECONNECT_MAX_SECONDS');
   r.check('runner');
   return Object.freeze(config);
+}
+
+/**
+ * API connections the runner may open at once: its status writes in flight (defaultConcurrency)
+ * plus room for Events, key reads and list requests, so that no request waits for a connection
+ * (see KeepAliveOptions.maxSockets).
+ */
+export function apiSockets(config: Pick<RunnerConfig, 'statusQps'>): number {
+  return defaultConcurrency(config.statusQps) + 8;
 }

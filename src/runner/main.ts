@@ -6,7 +6,7 @@ import { loadKubeConfig, makeClients } from '../kube/client.js';
 import { useKeepAlive } from '../kube/keepalive.js';
 import { createLogger } from '../log.js';
 import { runComponent } from '../runtime/component.js';
-import { parseRunnerConfig } from './config.js';
+import { apiSockets, parseRunnerConfig } from './config.js';
 import { startRunner } from './runner.js';
 
 export async function main(_argv: string[]): Promise<void> {
@@ -23,8 +23,8 @@ export async function main(_argv: string[]): Promise<void> {
     log,
     start: async ({ fatal }) => {
       const kc = loadKubeConfig();
-      // Status writes reuse their TLS connections.
-      const closeAgents = useKeepAlive(kc);
+      // Status writes reuse their TLS connections; no request ever waits for one.
+      const closeAgents = useKeepAlive(kc, { maxSockets: apiSockets(config) });
       const runner = await startRunner(config, {
         kc,
         clients: makeClients(kc),

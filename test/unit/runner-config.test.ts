@@ -1,4 +1,5 @@
-import { parseRunnerConfig } from '../../src/runner/config.js';
+import { apiSockets, parseRunnerConfig } from '../../src/runner/config.js';
+import { defaultConcurrency } from '../../src/runner/status-queue.js';
 
 const base = { JFO_NAMESPACE: 'jhub', JFO_JUMPNODE: 'hpc' };
 
@@ -89,4 +90,14 @@ describe('parseRunnerConfig', () => {
         'JFO_RECONNECT_INITIAL_SECONDS must not exceed JFO_RECONNECT_MAX_SECONDS',
     );
   });
+});
+
+describe('apiSockets', () => {
+  it.each([1, 20, 100, 1000])(
+    'at JFO_STATUS_QPS %d leaves room beyond the status writes in flight',
+    (statusQps) => {
+      // A request that waits for a socket gets a false "Premature close" (KeepAliveOptions).
+      expect(apiSockets({ statusQps })).toBeGreaterThanOrEqual(defaultConcurrency(statusQps) + 8);
+    },
+  );
 });
