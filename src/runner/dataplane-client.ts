@@ -74,8 +74,8 @@ export class DataPlaneClient extends EventEmitter implements DataPlane {
     this.transport.send({ type: 'configure', jumpNode, key });
   }
 
-  reconnectNow(reason: string): void {
-    this.transport.send({ type: 'reconnectNow', reason });
+  reconnectNow(reason: string, notBefore?: number): void {
+    this.transport.send({ type: 'reconnectNow', reason, notBefore });
   }
 
   /** Converges the forwards to `desired`; with `keepListeners` the listeners stay as they are. */

@@ -21,7 +21,8 @@ import type { SessionSnapshot } from './session.js';
 /** What the control plane uses of a data plane (DataPlaneClient, or a group of them). */
 export interface DataPlane extends EventEmitter {
   configure(jumpNode: JumpNode | undefined, key: PrivateKeyFile | undefined): void;
-  reconnectNow(reason: string): void;
+  /** Drops the connections (those made before `notBefore`, ms epoch, if given) and reconnects. */
+  reconnectNow(reason: string, notBefore?: number): void;
   sync(desired: DesiredForwards, keepListeners: boolean): void;
   closeListeners(): void;
   waitIdle(timeoutMs: number): Promise<number>;
@@ -80,8 +81,8 @@ export class DataPlaneGroup extends EventEmitter implements DataPlane {
     for (const p of this.planes) p.configure(jumpNode, key);
   }
 
-  reconnectNow(reason: string): void {
-    for (const p of this.planes) p.reconnectNow(reason);
+  reconnectNow(reason: string, notBefore?: number): void {
+    for (const p of this.planes) p.reconnectNow(reason, notBefore);
   }
 
   sync(desired: DesiredForwards, keepListeners: boolean): void {

@@ -51,7 +51,7 @@ export interface StatsDelta {
 
 export type Command =
   | { type: 'configure'; jumpNode?: JumpNode; key?: PrivateKeyFile }
-  | { type: 'reconnectNow'; reason: string }
+  | { type: 'reconnectNow'; reason: string; notBefore?: number }
   | {
       type: 'sync';
       /** Undefined while draining: the listeners stay as they are. */
@@ -183,7 +183,7 @@ export class DataPlaneCore {
           session.configure(connectionSettings(cmd.jumpNode, cmd.key));
           break;
         case 'reconnectNow':
-          session.reconnectNow(cmd.reason);
+          session.reconnectNow(cmd.reason, cmd.notBefore);
           break;
         case 'sync':
           if (cmd.local) local.sync(cmd.local);

@@ -41,6 +41,11 @@ export class RestartTracker {
     return 'handled';
   }
 
+  /** Marks a pending request handled once every connection is newer than it. */
+  check(sessions: Pick<SessionSnapshot, 'phase' | 'connectedSince'>[]): void {
+    if (this.pending !== undefined && newerThan(this.pending, sessions)) this.connected();
+  }
+
   /** A new SSH connection is up: the pending request is handled. */
   connected(): void {
     if (this.pending === undefined) return;
@@ -54,13 +59,19 @@ export class RestartTracker {
   }
 }
 
+/** The time (ms epoch) an annotation value names, or undefined when it is not a time. */
+export function restartTime(value: string): number | undefined {
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : at;
+}
+
 /** Whether every session is connected and was connected at or after the time `value` names. */
 function newerThan(
   value: string,
   sessions: Pick<SessionSnapshot, 'phase' | 'connectedSince'>[],
 ): boolean {
-  const at = Date.parse(value);
-  if (Number.isNaN(at) || sessions.length === 0) return false;
+  const at = restartTime(value);
+  if (at === undefined || sessions.length === 0) return false;
   return sessions.every(
     (s) => s.phase === 'connected' && s.connectedSince !== undefined && s.connectedSince >= at,
   );

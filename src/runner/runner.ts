@@ -18,7 +18,7 @@ import { startDataPlane } from './dataplane-thread.js';
 import { desiredForwards, type DesiredForwards } from './desired.js';
 import { createMetrics, type RunnerMetrics } from './metrics.js';
 import { buildReporting } from './reporting.js';
-import { RestartTracker } from './restart.js';
+import { RestartTracker, restartTime } from './restart.js';
 import { sessionEvents } from './session-events.js';
 import { JUMP_NODE_KEY } from './status.js';
 import { readKeyFile, watchKeyFile, type PrivateKeyFile } from './key-file.js';
@@ -125,7 +125,10 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     const action = jn
       ? restart.observe(value, jn.status?.lastRestartHandled, plane.sessions())
       : 'none';
-    if (action === 'reconnect') plane.reconnectNow(`${RESTARTED_AT_ANNOTATION}=${value}`);
+    // The data plane keeps connections newer than the request (it may have reconnected since
+    // the snapshot this decision used); restart.check() notices them on its next change.
+    if (action === 'reconnect' && value !== undefined)
+      plane.reconnectNow(`${RESTARTED_AT_ANNOTATION}=${value}`, restartTime(value));
     if (action === 'handled') {
       log.info('Kept the connection to JumpNode: it was made after the restart request', {
         [RESTARTED_AT_ANNOTATION]: value,
@@ -181,6 +184,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
   });
   plane.on('change', () => {
     notify();
+    restart.check(plane.sessions());
     markAll();
   });
 

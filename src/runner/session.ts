@@ -122,9 +122,19 @@ export class SshSession extends EventEmitter {
     else if (hadProblem) this.emit('change');
   }
 
-  /** Drops the current connection (if any) and connects again without waiting. */
-  reconnectNow(reason: string): void {
+  /**
+   * Drops the current connection (if any) and connects again without waiting; with `notBefore`
+   * (ms epoch), a connection made at or after it is kept (it is already newer than the reason).
+   */
+  reconnectNow(reason: string, notBefore?: number): void {
     if (this.phase === 'closed' || !this.settings) return;
+    const since = this.phase === 'connected' ? this.connectedSince : undefined;
+    if (notBefore !== undefined && since !== undefined && since >= notBefore) {
+      this.opts.log.info('Kept the connection to JumpNode: it is newer than the request', {
+        reason,
+      });
+      return;
+    }
     this.opts.log.info('Reconnecting to JumpNode', { reason });
     this.failures = 0;
     this.clearRetry();

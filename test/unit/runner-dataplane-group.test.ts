@@ -36,7 +36,8 @@ class FakePlane extends EventEmitter implements DataPlane {
     super();
   }
   configure = () => void this.calls.push('configure');
-  reconnectNow = (reason: string) => void this.calls.push(`reconnect ${reason}`);
+  reconnectNow = (reason: string, notBefore?: number) =>
+    void this.calls.push(`reconnect ${reason}${notBefore === undefined ? '' : ` ${notBefore}`}`);
   sync = (d: DesiredForwards) => void (this.synced = d);
   closeListeners = () => void this.calls.push('closeListeners');
   waitIdle = async () => this.id + 1;

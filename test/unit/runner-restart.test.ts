@@ -64,4 +64,16 @@ describe('RestartTracker', () => {
       expect(r.observe('please', undefined, [connected(at)])).toBe('reconnect');
     });
   });
+
+  it('check() marks a pending request handled once every connection is newer', () => {
+    const r = new RestartTracker();
+    r.observe(undefined, undefined);
+    const value = '2026-12-06T22:41:21.550Z';
+    const at = Date.parse(value);
+    expect(r.observe(value, undefined, [{ phase: 'waiting' }])).toBe('reconnect');
+    r.check([{ phase: 'connected', connectedSince: at - 1 }]);
+    expect(r.handled()).toBeUndefined();
+    r.check([{ phase: 'connected', connectedSince: at + 10 }]);
+    expect(r.handled()).toBe(value);
+  });
 });
