@@ -207,7 +207,6 @@ export class LocalForwards {
           bytesOut: r.bytesOut - a.counted.out,
         });
       });
-      sock.resume();
     };
     try {
       client.forwardOut(

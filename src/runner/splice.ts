@@ -1,18 +1,24 @@
 // Joins a TCP socket and an SSH channel in both directions.
 //
 // Contract:
-//   - bytes flow with backpressure (stream pipes): a slow reader stops the other side instead of
-//     growing buffers, so memory per connection is bounded by the stream high-water marks and the
-//     SSH channel window (2 MiB);
+//   - bytes flow with backpressure: a side whose write() reports a full buffer stops reading the
+//     other until it drains, so memory per connection is bounded by the stream high-water marks
+//     and the SSH channel window (2 MiB);
 //   - half-close is carried both ways (the socket must be created with allowHalfOpen), like
 //     `ssh -L`;
 //   - an error on either side destroys both and never escapes: one broken stream cannot take
 //     the process down;
 //   - when the channel closes, the socket is ended after its pending bytes are flushed, or reset
 //     when `aborted()` says the SSH connection itself is gone (a truncated stream must not look
-//     like a clean end); callers reset the sockets themselves when the connection dies, because a
-//     paused channel never reports its close;
+//     like a clean end, so the channel's end is not passed on as FIN then either); callers reset
+//     the sockets themselves when the connection dies, because a paused channel never reports
+//     its close;
+//   - both sides are read from once spliced (the socket may have been created paused);
 //   - `done` runs exactly once, after both sides are closed.
+//
+// Data moves with 'data' listeners and write() instead of two stream pipes: a pipe adds and later
+// removes about eight listeners per direction and emits pipe/unpipe events, which is a large part
+// of the work of a short connection.
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 
@@ -55,6 +61,25 @@ export function splice(
   };
   sock.on('error', destroyBoth);
   channel.on('error', destroyBoth);
+  // Socket → channel. Bytes that arrive after the channel's writable side ended (the channel is
+  // closing) have nowhere to go.
+  sock.on('data', (chunk: Buffer) => {
+    if (channel.writableEnded) return;
+    if (!channel.write(chunk)) sock.pause();
+  });
+  channel.on('drain', () => sock.resume());
+  sock.on('end', () => {
+    if (!channel.writableEnded) channel.end();
+  });
+  // Channel → socket.
+  channel.on('data', (chunk: Buffer) => {
+    if (sock.writableEnded || sock.destroyed) return;
+    if (!sock.write(chunk)) channel.pause();
+  });
+  sock.on('drain', () => channel.resume());
+  channel.on('end', () => {
+    if (!sock.writableEnded && !sock.destroyed && !aborted()) sock.end();
+  });
   sock.on('close', () => {
     sockClosed = true;
     if (!channelClosed) dropChannel();
@@ -65,9 +90,8 @@ export function splice(
     if (!sock.destroyed) closeSocket(sock, aborted());
     finish();
   });
-  sock.pipe(channel);
-  channel.pipe(sock);
   if (sockClosed) dropChannel();
+  else sock.resume();
 }
 
 function closeSocket(sock: net.Socket, abort: boolean): void {
@@ -75,7 +99,7 @@ function closeSocket(sock: net.Socket, abort: boolean): void {
     sock.resetAndDestroy();
     return;
   }
-  sock.end();
+  if (!sock.writableEnded) sock.end();
   if (sock.writableFinished) {
     sock.destroy();
     return;
