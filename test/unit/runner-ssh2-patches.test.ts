@@ -1,7 +1,7 @@
 // The functions that patches/ssh2+*.patch change, tested on the installed (patched) ssh2: the
 // padding pool (directly, and through allocPacket of every cipher the runner offers, binding and
-// pure JavaScript variants, by encrypting and decrypting packets of many sizes) and
-// Channel.destroy().
+// pure JavaScript variants, by encrypting and decrypting packets of many sizes),
+// Channel.destroy() and the stderr stream that only session channels get up front.
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { CIPHERS, MACS } from '../../src/runner/algorithms.js';
@@ -9,6 +9,7 @@ import { CIPHERS, MACS } from '../../src/runner/algorithms.js';
 const require = createRequire(__filename);
 const crypto = require('ssh2/lib/protocol/crypto.js');
 const { Channel } = require('ssh2/lib/Channel.js');
+const { onCHANNEL_CLOSE } = require('ssh2/lib/utils.js');
 
 interface Cipher {
   allocPacket(payloadLen: number): Buffer;
@@ -113,6 +114,77 @@ describe('Channel.destroy (002)', () => {
     ch.destroy();
     expect(end).not.toHaveBeenCalled();
     expect(client.sent).toEqual(['eof', 'close']);
+  });
+});
+
+describe('stderr only where it is used (003)', () => {
+  const sent: string[] = [];
+  const client = {
+    _chanMgr: { remove: () => {} },
+    _protocol: {
+      channelEOF: () => sent.push('eof'),
+      channelClose: () => sent.push('close'),
+      channelWindowAdjust: () => sent.push('adjust'),
+    },
+  };
+  const channelOf = (type: string) =>
+    new Channel(client, {
+      type,
+      incoming: { id: 0, window: 2 ** 21, packetSize: 32768, state: 'open' },
+      outgoing: { id: 7, window: 2 ** 21, packetSize: 32768, state: 'open' },
+    });
+  const { existingStderr } = require('ssh2/lib/Channel.js');
+
+  it.each(['direct-tcpip', 'forwarded-tcpip', 'direct-streamlocal@openssh.com'])(
+    'a %s channel has no stderr stream until it is used, and closes without one',
+    async (type) => {
+      const ch = channelOf(type);
+      expect(existingStderr(ch)).toBeUndefined();
+      ch.resume();
+      ch.incoming.state = 'eof';
+      ch.push(null);
+      onCHANNEL_CLOSE(client, 0, ch, undefined, false);
+      const closed = await new Promise((r) => ch.once('close', () => r(true)));
+      expect(closed).toBe(true);
+      expect(existingStderr(ch)).toBeUndefined();
+    },
+  );
+
+  it('a session channel has its stderr stream from the start', () => {
+    const ch = channelOf('session');
+    expect(existingStderr(ch)).toBeDefined();
+    expect(existingStderr(ch)).toBe(ch.stderr);
+  });
+
+  it('stderr used on an open channel is created once and carries data, then ends', async () => {
+    const ch = channelOf('direct-tcpip');
+    const stderr = ch.stderr;
+    expect(ch.stderr).toBe(stderr);
+    expect(existingStderr(ch)).toBe(stderr);
+    const got: string[] = [];
+    stderr.on('data', (d: Buffer) => got.push(d.toString()));
+    stderr.push(Buffer.from('warning'));
+    ch.resume();
+    onCHANNEL_CLOSE(client, 0, ch, undefined, false);
+    await new Promise((r) => stderr.once('close', r));
+    expect(got).toEqual(['warning']);
+  });
+
+  it('stderr first used after the remote EOF or CLOSE is already ended (and closes)', async () => {
+    const afterEof = channelOf('direct-tcpip');
+    afterEof.incoming.state = 'eof';
+    const ended = await new Promise((r) => afterEof.stderr.once('end', () => r(true)).resume());
+    expect(ended).toBe(true);
+    const afterClose = channelOf('forwarded-tcpip');
+    afterClose.resume();
+    onCHANNEL_CLOSE(client, 0, afterClose, undefined, false);
+    const stderr = afterClose.stderr;
+    const events: string[] = [];
+    stderr.on('end', () => events.push('end')).on('close', () => events.push('close'));
+    stderr.resume();
+    await new Promise((r) => stderr.once('close', r));
+    // ssh2 emits a stderr stream's 'close' from its own 'end' listener, registered first.
+    expect(events.sort()).toEqual(['close', 'end']);
   });
 });
 
