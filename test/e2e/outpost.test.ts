@@ -6,8 +6,12 @@
 //
 // The package is copied to a temporary directory and its one import line is rewritten there;
 // the test checks that this is the only difference. OutpostSpawner is configured through the
-// reference's own settings (ssh_node, ssh_during_startup, public_api_url, extra_labels,
-// cancelling_event), which the compatibility layer maps onto the operator (decision 0042).
+// reference's own settings (ssh_node, ssh_during_startup, start_async, stop_async,
+// public_api_url, extra_labels, cancelling_event), which the compatibility layer maps onto the
+// operator (decision 0042). The user option `start_async` chooses, through the callables in
+// harness/remote/outpost_hooks.py, between a synchronous start (the Outpost answers with the
+// address, the hub tunnels at once) and an asynchronous one (the Outpost answers 202 before the
+// notebook exists and its address comes later through setuptunnel).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import {
   copyFileSync,
@@ -26,6 +30,7 @@ import { freePort } from '../../src/dev/control-plane.js';
 import { isNotFound } from '../../src/kube/client.js';
 import { PORT_CLAIM_SELECTOR, serverResourceName } from '../../src/names.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
+import { IMPORT } from '../harness/jupyterhub.js';
 import { canConnect } from '../harness/netns.js';
 import { startStack, type Stack } from '../harness/stack.js';
 import { JUMP_NODE_ALIAS } from '../harness/stack-config.js';
@@ -53,7 +58,8 @@ interface Event {
 interface OutpostState {
   services: string[];
   running: Record<string, number>;
-  requests: Array<[string, string]>;
+  /** Method, path and execution type (`sync` or `async`) of every request. */
+  requests: Array<[string, string, string]>;
 }
 
 const info = clusterInfo();
@@ -138,10 +144,13 @@ beforeAll(async () => {
       hubPort,
       config: (site) => ({
         'JupyterHub.spawner_class': 'outpostspawner.OutpostSpawner',
-        // The reference's settings: its jump node and its rule for tunnelling at start.
+        // The reference's settings: its jump node, its rule for tunnelling at start and the
+        // Outpost's execution type, per start.
         'ForwardSpawner.jump_node': '',
         'OutpostSpawner.ssh_node': JUMP_NODE_ALIAS,
-        'OutpostSpawner.ssh_during_startup': true,
+        'OutpostSpawner.ssh_during_startup': IMPORT('outpost_hooks.ssh_during_startup'),
+        'OutpostSpawner.start_async': IMPORT('outpost_hooks.start_async'),
+        'OutpostSpawner.stop_async': IMPORT('outpost_hooks.stop_async'),
         'OutpostSpawner.request_url': `${outpostUrl}/services`,
         'OutpostSpawner.request_headers': {
           Authorization: `Basic ${Buffer.from(CREDENTIALS).toString('base64')}`,
@@ -186,18 +195,32 @@ async function spawnServer(server: string, options: Record<string, unknown>): Pr
   return progress(server);
 }
 
-async function progress(server: string): Promise<Event[]> {
+/**
+ * Reads the progress stream of `server` to its end; `seen` holds the events received so far
+ * (what the spawn page would have shown by now).
+ */
+async function progress(server: string, seen: Event[] = []): Promise<Event[]> {
   const hub = stack.hub!;
   const res = await fetch(`${hub.apiUrl}/users/${USER}/servers/${server}/progress`, {
     headers: { Authorization: `token ${hub.adminToken}` },
     signal: AbortSignal.timeout(150_000),
   });
-  const events: Event[] = [];
-  for (const block of (await res.text()).split('\n\n'))
-    for (const line of block.split('\n'))
-      if (line.startsWith('data: ')) events.push(JSON.parse(line.slice(6)) as Event);
-  writeFileSync(join(LOGS, `progress-${server}.json`), JSON.stringify(events, null, 1));
-  return events;
+  const decoder = new TextDecoder();
+  let buffered = '';
+  const take = (final: boolean) => {
+    const blocks = buffered.split('\n\n');
+    buffered = final ? '' : blocks.pop()!;
+    for (const block of blocks)
+      for (const line of block.split('\n'))
+        if (line.startsWith('data: ')) seen.push(JSON.parse(line.slice(6)) as Event);
+  };
+  for await (const chunk of res.body!) {
+    buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+    take(false);
+  }
+  take(true);
+  writeFileSync(join(LOGS, `progress-${server}.json`), JSON.stringify(seen, null, 1));
+  return seen;
 }
 
 const text = (e: Event) => e.message || (e.html_message ?? '').replace(/<[^>]*>/g, ' ').trim();
@@ -234,9 +257,20 @@ async function nothingLeft(server: string): Promise<void> {
       (l) => l.metadata?.labels?.['forward.hub.jupyter.org/forwardedserver'] === fsName(server),
     );
   });
-  const state = await outpostState();
-  expect(state.services.filter((s) => s.startsWith(`${server}/`))).toEqual([]);
-  expect(Object.keys(state.running).filter((s) => s.startsWith(`${server}/`))).toEqual([]);
+  // An asynchronous stop is answered before the Outpost has stopped the notebook.
+  await waitFor(`the Outpost to forget ${server}`, async () => {
+    const state = await outpostState();
+    return (
+      !state.services.some((s) => s.startsWith(`${server}/`)) &&
+      !Object.keys(state.running).some((s) => s.startsWith(`${server}/`))
+    );
+  });
+}
+
+/** The Outpost's requests for one start of `server` (polls, stop): [method, execution type]. */
+async function requestsFor(server: string): Promise<Array<[string, string]>> {
+  const r = (await outpostState()).requests;
+  return r.filter(([, p]) => p.startsWith(`/services/${server}/`)).map(([m, , x]) => [m, x]);
 }
 
 describe('OutpostSpawner 2.2.13 from PyPI runs on forwardspawner with one changed import', () => {
@@ -255,6 +289,10 @@ describe('OutpostSpawner 2.2.13 from PyPI runs on forwardspawner with one change
 
   it('spawns: the Outpost starts the notebook on the compute node, the hub reaches it through the jump node', async () => {
     const events = await spawnServer('lab', { queue_seconds: 2 });
+    const starts = (await outpostState()).requests.filter(
+      ([m, p]) => m === 'POST' && p === '/services',
+    );
+    expect(starts.at(-1)).toEqual(['POST', '/services', 'sync']);
     const said = events.map(text);
     // OutpostSpawner's own events first, then its answer and the Outpost's event, which comes
     // through the facade and may be shown before or after the answer.
@@ -308,11 +346,7 @@ describe('OutpostSpawner 2.2.13 from PyPI runs on forwardspawner with one change
       };
       return !m.servers.lab;
     });
-    expect(
-      (await outpostState()).requests.some(
-        ([m, p]) => m === 'DELETE' && p.startsWith('/services/lab/'),
-      ),
-    ).toBe(true);
+    expect(await requestsFor('lab')).toContainEqual(['DELETE', 'sync']);
     await nothingLeft('lab');
   });
 
@@ -362,5 +396,89 @@ describe('OutpostSpawner 2.2.13 from PyPI runs on forwardspawner with one change
     await nothingLeft('broken');
     const log = readFileSync(stack.hub!.logPath, 'utf8');
     expect(log).toContain('Communication with outpost failed: 500 POST');
+  });
+  it('starts asynchronously: the Outpost answers before the notebook exists, its setuptunnel completes the start, an asynchronous stop removes everything', async () => {
+    const hub = stack.hub!;
+    const posts = async () =>
+      (await outpostState()).requests.filter(([m, p]) => m === 'POST' && p === '/services');
+    const before = (await posts()).length;
+    await hub.api('POST', `/users/${USER}/servers/async`, { start_async: true, hold: true });
+    const seen: Event[] = [];
+    const stream = progress('async', seen);
+    // The hub has the Outpost's answer (202, no address) while the Outpost holds the notebook
+    // back: the ForwardedServer waits for a target, none is set.
+    await waitFor("the hub to show the Outpost's answer", () =>
+      seen.some((e) => text(e).includes('Outpost communication successful')),
+    );
+    expect((await outpostState()).services.filter((s) => s.startsWith('async/'))).toHaveLength(1);
+    const waiting = await waitFor('the ForwardedServer to wait for its target', async () => {
+      const f = await readServer('async');
+      return f.status?.phase === 'WaitingForTarget' && f;
+    });
+    expect(waiting.spec.target).toBeUndefined();
+    expect((await posts()).slice(before)).toEqual([['POST', '/services', 'async']]);
+    expect((await outpostState()).running).toEqual({});
+
+    await fetch(`${outpostUrl}/_test/release/async`, { method: 'POST' });
+    const events = await stream;
+    const said = pageView(events).map(text);
+    const at = (m: string) => said.findIndex((t) => t.includes(m));
+    const sent = at('Sending request to Outpost service');
+    expect(sent).toBeGreaterThanOrEqual(0);
+    expect(at('Outpost communication successful')).toBeGreaterThan(sent);
+    expect(at('Outpost: notebook listening on the compute node')).toBeGreaterThan(
+      at('Outpost communication successful'),
+    );
+    expect(events.filter((e) => e.ready)).toHaveLength(1);
+    expect(pageView(events).at(-1)).toMatchObject({ ready: true });
+
+    const fs = await waitFor('the ForwardedServer to report Ready', async () => {
+      const f = await readServer('async');
+      return f.status?.phase === 'Ready' && f;
+    });
+    // The target came from the Outpost's setuptunnel call; the jump node from `ssh_node`.
+    expect(fs.spec).toMatchObject({
+      jumpNodeRef: { name: stack.jumpNode },
+      target: { host: stack.site.computeAddress },
+    });
+    expect(await canConnect(stack.site.computeAddress, fs.spec.target!.port, 1000)).toBe(false);
+    const token = await hub.mintToken(USER, [`access:servers!user=${USER}`]);
+    const page = await waitFor('the notebook to answer through the proxy', async () => {
+      const res = await fetch(`${hub.url}/user/${USER}/async/`, {
+        headers: { Authorization: `token ${token}` },
+      });
+      return res.status === 200 ? res.text() : undefined;
+    });
+    expect(page).toContain(`<td id="network-namespace">${stack.site.computeNetns}</td>`);
+    expect(page).toContain(`<td id="server">async</td>`);
+
+    await hub.api('DELETE', `/users/${USER}/servers/async`);
+    await waitFor('the server to stop', async () => {
+      const m = (await hub.api('GET', `/users/${USER}`)) as { servers: Record<string, unknown> };
+      return !m.servers.async;
+    });
+    expect(await requestsFor('async')).toContainEqual(['DELETE', 'async']);
+    await nothingLeft('async');
+  });
+
+  it("an asynchronous start that fails at the site: the Outpost's failed event ends the start, once, and nothing is left", async () => {
+    const events = await spawnServer('refused', {
+      start_async: true,
+      outpost_error: 'no free nodes in partition batch',
+    });
+    const shown = pageView(events);
+    expect(shown.at(-1)).toMatchObject({ failed: true, progress: 100 });
+    expect(text(shown.at(-1)!)).toContain(
+      'JupyterHub Outpost could not start service: no free nodes in partition batch',
+    );
+    expect(shown.filter((e) => e.failed)).toHaveLength(1);
+    expect(events.some((e) => e.ready)).toBe(false);
+    await waitFor('the server to be gone from the hub', async () => {
+      const m = (await stack.hub!.api('GET', `/users/${USER}`)) as {
+        servers: Record<string, unknown>;
+      };
+      return !m.servers.refused;
+    });
+    await nothingLeft('refused');
   });
 });

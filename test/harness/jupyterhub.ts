@@ -1,7 +1,9 @@
 // A real JupyterHub (from the project's .venv, PyPI) with configurable-http-proxy (npm) for tests:
 // free loopback ports, a temporary directory, users, services with tokens, roles, custom scopes
 // and any extra traitlets given as JSON. Nothing from the options is executed: the generated
-// jupyterhub_config.py only reads a JSON file and assigns its values.
+// jupyterhub_config.py only reads a JSON file and assigns its values, where a value
+// `{"$import": "module.name"}` (IMPORT) stands for that attribute of a module on the hub's
+// PYTHONPATH: the way a test gives a setting that only takes a callable.
 //
 // startJupyterHub() resolves once the hub API answers; stop() terminates the hub (which stops its
 // proxy), kills what is left and removes the directory. It is also called on process exit.
@@ -74,12 +76,18 @@ const ADMIN_SERVICE = 'jfo-test-admin';
 const ADMIN_SCOPES = ['admin:users', 'admin:servers', 'tokens', 'access:servers', 'read:users'];
 
 const CONFIG_PY = `
-import json, os
+import importlib, json, os
 cfg = json.load(open(os.environ["JFO_HUB_TEST_CONFIG"]))
 for key, value in cfg.items():
     section, _, trait = key.rpartition(".")
+    if isinstance(value, dict) and list(value) == ["$import"]:
+        module, _, name = value["$import"].rpartition(".")
+        value = getattr(importlib.import_module(module), name)
     c[section][trait] = value
 `;
+
+/** A configuration value that stands for `name` of a module on the hub's PYTHONPATH. */
+export const IMPORT = (dotted: string) => ({ $import: dotted });
 
 function hubConfig(
   opts: HubOptions,

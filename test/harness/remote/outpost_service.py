@@ -4,17 +4,25 @@ OutpostSpawner calls (a JupyterHub Outpost's `/services`):
 
     POST   /services                      start {"name", "env", "user_options", "misc", ...}
                                           sync: 200 {"service": "host:port"} once it listens;
-                                          header `execution-type: async`: 202 {"service": ""},
-                                          the notebook calls JUPYTERHUB_SETUPTUNNEL_URL later
+                                          header `execution-type: async`: 202 {"service": ""}
+                                          at once, the start runs in the background
     GET    /services/{name}/{start_id}    poll: {"status": null | exit code, "logs": [...]}; 404
-    DELETE /services/{name}/{start_id}    stop: {"logs": [...]}; 404
+    DELETE /services/{name}/{start_id}    stop: 200 {"logs": [...]}; header `execution-type:
+                                          async`: 202 {} at once, the stop runs in the background;
+                                          404
 
 HTTP Basic auth as the Outpost (user = the hub's name). `user_options` steer a start like a
-site's queue would: `queue_seconds` (wait before the notebook starts) and `outpost_status`
-(answer the start with that status and a JSON error, starting nothing). Once the notebook
-listens, the service posts a progress event to JUPYTERHUB_EVENTS_URL with the server's token.
+site's queue would: `queue_seconds` (wait before the notebook starts), `hold` (wait until the
+test calls POST /_test/release/{name}), `outpost_status` (answer
+the start with that status and a JSON error, starting nothing) and `outpost_error` (an
+asynchronous start fails after the queue: the service tells the hub with a failed event, as an
+Outpost does, and forgets the start). Once the notebook
+listens, the service posts a progress event to JUPYTERHUB_EVENTS_URL with the server's token;
+after an asynchronous start it then posts the address to JUPYTERHUB_SETUPTUNNEL_URL, as a site's
+start hook does (an Outpost does not call setuptunnel itself).
 
-GET /_test/state tells the test what is running and which requests came. Nothing from a
+GET /_test/state tells the test what is running and which requests came (method, path and
+execution type). Nothing from a
 request is executed: the notebook is a fixed argument list, the request's env its environment.
 
     outpost_service.py PORT COMPUTE_NETNS COMPUTE_ADDRESS USER:PASSWORD LOG_DIR
@@ -29,6 +37,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -46,6 +55,8 @@ class Service:
         self.proc: Optional[subprocess.Popen] = None
         self.log_path: Optional[Path] = None
         self.removed = False
+        # Set by POST /_test/release/{name}: a start held in the queue (`hold`) goes on.
+        self.released = asyncio.Event()
 
 
 class Outpost:
@@ -54,6 +65,13 @@ class Outpost:
         self.auth = "Basic " + base64.b64encode(credentials.encode()).decode()
         self.services: dict[tuple[str, str], Service] = {}
         self.requests: list[list[str]] = []
+        self.tasks: set[asyncio.Task] = set()
+
+    def background(self, work: Any) -> None:
+        """Runs a coroutine after the answer; the loop keeps only weak references to tasks."""
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def launch(self, svc: Service) -> None:
         argv = [sys.executable, str(NOTEBOOK)]
@@ -87,6 +105,17 @@ class Outpost:
                 proc.kill()
                 proc.wait()
 
+    def forget(self, svc: Service) -> None:
+        """Stops the service's notebook, then removes the service (as an Outpost removes its
+        row after a stop or a failed start)."""
+        self.stop(svc)
+        self.services.pop((svc.name, svc.start_id), None)
+
+    async def forget_later(self, svc: Service) -> None:
+        svc.removed = True
+        await asyncio.get_running_loop().run_in_executor(None, self.stop, svc)
+        self.services.pop((svc.name, svc.start_id), None)
+
     async def post(self, svc: Service, url: str, body: dict[str, Any]) -> int:
         request = HTTPRequest(
             url,
@@ -100,12 +129,17 @@ class Outpost:
         response = await AsyncHTTPClient().fetch(request, raise_error=False)
         return response.code
 
-    async def run(self, svc: Service, queue_seconds: float) -> str:
-        """Waits in the queue, starts the notebook, reports it; the address, or "" if the
-        service was stopped meanwhile."""
-        await asyncio.sleep(queue_seconds)
+    async def run(self, svc: Service, options: dict[str, Any]) -> str:
+        """Waits in the queue, starts the notebook (or fails with `outpost_error`), reports it;
+        the address, or "" if the service was stopped meanwhile."""
+        if options.get("hold"):
+            await svc.released.wait()
+        await asyncio.sleep(float(options.get("queue_seconds", 0)))
+        error = str(options.get("outpost_error") or "")
         if svc.removed:
             return ""
+        if error:
+            raise StartError(error)
         self.launch(svc)
         await self.listening(svc)
         address = f"{self.address}:{svc.port}"
@@ -117,12 +151,17 @@ class Outpost:
         return address
 
 
+class StartError(Exception):
+    """The site refused or failed a start (its batch system, its quota)."""
+
+
 class Base(web.RequestHandler):
     def initialize(self, outpost: Outpost) -> None:
         self.outpost = outpost
 
     def prepare(self) -> None:
-        self.outpost.requests.append([self.request.method, self.request.path])
+        execution = self.request.headers.get("execution-type", "sync")
+        self.outpost.requests.append([self.request.method, self.request.path, execution])
         if not self.request.path.startswith("/_test/") and self.request.headers.get("Authorization") != (
             self.outpost.auth
         ):
@@ -151,16 +190,29 @@ class Services(Base):
         env = {str(k): str(v) for k, v in (body.get("env") or {}).items()}
         svc = Service(str(body["name"]), str(options["start_id"]), env, int(body["misc"]["port"]))
         self.outpost.services[(svc.name, svc.start_id)] = svc
-        queue = float(options.get("queue_seconds", 0))
         if self.request.headers.get("execution-type") == "async":
-            asyncio.ensure_future(self.later(svc, queue))
+            self.outpost.background(self.later(svc, options))
             self.set_status(202)
             self.finish({"service": ""})
             return
-        self.finish({"service": await self.outpost.run(svc, queue)})
+        self.finish({"service": await self.outpost.run(svc, options)})
 
-    async def later(self, svc: Service, queue: float) -> None:
-        address = await self.outpost.run(svc, queue)
+    async def later(self, svc: Service, options: dict[str, Any]) -> None:
+        try:
+            address = await self.outpost.run(svc, options)
+        except StartError as e:
+            now = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+            event = {
+                "failed": True,
+                "progress": 100,
+                "html_message": (
+                    f"<details><summary>{now}: JupyterHub Outpost could not start service: {e}"
+                    f"</summary>{type(e).__name__}: {e}</details>"
+                ),
+            }
+            await self.outpost.post(svc, svc.env["JUPYTERHUB_EVENTS_URL"], event)
+            self.outpost.forget(svc)
+            return
         if address:
             await self.outpost.post(svc, svc.env["JUPYTERHUB_SETUPTUNNEL_URL"], {"service": address})
 
@@ -173,9 +225,21 @@ class OneService(Base):
 
     def delete(self, name: str, start_id: str) -> None:
         svc = self.find(name, start_id)
-        self.outpost.stop(svc)
-        del self.outpost.services[(name, start_id)]
+        if self.request.headers.get("execution-type") == "async":
+            self.outpost.background(self.outpost.forget_later(svc))
+            self.set_status(202)
+            self.finish({})
+            return
+        self.outpost.forget(svc)
         self.finish({"logs": [f"stopped {name}"]})
+
+
+class Release(Base):
+    def post(self, name: str) -> None:
+        held = [svc for (n, _), svc in self.outpost.services.items() if n == name]
+        for svc in held:
+            svc.released.set()
+        self.finish({"released": len(held)})
 
 
 class State(Base):
@@ -197,6 +261,7 @@ def main() -> None:
             (r"/services/?", Services, {"outpost": outpost}),
             (r"/services/([^/]*)/([^/]+)", OneService, {"outpost": outpost}),
             (r"/_test/state", State, {"outpost": outpost}),
+            (r"/_test/release/([^/]*)", Release, {"outpost": outpost}),
         ]
     )
 
