@@ -13,17 +13,17 @@ OutpostSpawner calls (a JupyterHub Outpost's `/services`):
 
 HTTP Basic auth as the Outpost (user = the hub's name). `user_options` steer a start like a
 site's queue would: `queue_seconds` (wait before the notebook starts), `hold` (wait until the
-test calls POST /_test/release/{name}), `outpost_status` (answer
-the start with that status and a JSON error, starting nothing) and `outpost_error` (an
-asynchronous start fails after the queue: the service tells the hub with a failed event, as an
-Outpost does, and forgets the start). Once the notebook
-listens, the service posts a progress event to JUPYTERHUB_EVENTS_URL with the server's token;
-after an asynchronous start it then posts the address to JUPYTERHUB_SETUPTUNNEL_URL, as a site's
-start hook does (an Outpost does not call setuptunnel itself).
+test calls POST /_test/release/{name}), `outpost_status` (answer the start with that status and
+a JSON error, starting nothing) and `outpost_error` (an asynchronous start fails after the
+queue: the service tells the hub with a failed event, as an Outpost does, and forgets the
+start). Once the notebook listens, the service posts a progress event to JUPYTERHUB_EVENTS_URL
+with the server's token; after an asynchronous start it then posts the address to
+JUPYTERHUB_SETUPTUNNEL_URL, as a site's start hook does (an Outpost does not call setuptunnel
+itself).
 
 GET /_test/state tells the test what is running and which requests came (method, path and
-execution type). Nothing from a
-request is executed: the notebook is a fixed argument list, the request's env its environment.
+execution type). Nothing from a request is executed: the notebook is a fixed argument list, the
+request's env its environment.
 
     outpost_service.py PORT COMPUTE_NETNS COMPUTE_ADDRESS USER:PASSWORD LOG_DIR
 """
@@ -107,12 +107,15 @@ class Outpost:
 
     def forget(self, svc: Service) -> None:
         """Stops the service's notebook, then removes the service (as an Outpost removes its
-        row after a stop or a failed start)."""
+        row after a stop or a failed start). A start still held ends without a notebook."""
+        svc.removed = True
+        svc.released.set()
         self.stop(svc)
         self.services.pop((svc.name, svc.start_id), None)
 
     async def forget_later(self, svc: Service) -> None:
         svc.removed = True
+        svc.released.set()
         await asyncio.get_running_loop().run_in_executor(None, self.stop, svc)
         self.services.pop((svc.name, svc.start_id), None)
 
