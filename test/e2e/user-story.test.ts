@@ -183,7 +183,7 @@ describe('a JupyterHub user reaches notebooks on a remote site through an SSH ju
     const fs = await readServer();
     expect(fs.status).toMatchObject({
       phase: 'Ready',
-      url: `http://127.0.0.1:${fs.status!.runnerPort}`,
+      url: `http://${stack.listenHost}:${fs.status!.runnerPort}`,
     });
     expect(fs.spec).toMatchObject({
       jumpNodeRef: { name: stack.jumpNode },

@@ -10,11 +10,12 @@
 // The overlay is what an operator of a real cluster writes: it adds the facade's static-token
 // Secret (secretGenerator) and points the facade at the hub. Settings that exist only because
 // everything runs on one machine are passed by the kubelet as environment on top of the pod's:
-// JFO_LOCAL_URL_HOST for the operator (contract 0001 D) and loopback addresses for listeners.
+// JFO_LOCAL_URL_HOST for the operator (contract 0001 D) and loopback addresses for listeners
+// (the runner's forwards on a 127.x.y.z address of the stack's own).
 // With `shared: true` (the test control plane, which other suites use at the same time) the
 // operator also watches only this stack's namespace and runs without leader election, so it
 // never touches another suite's objects or Lease.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +72,8 @@ export interface Stack {
   jumpNode: string;
   /** The pod of the JumpNode's runner Deployment. */
   runner: PodProcess;
+  /** The loopback address the runner's forwards listen on (and ForwardedServer URLs name). */
+  listenHost: string;
   hub?: RunningHub;
   logDir: string;
   kubectl(args: string[]): Promise<string>;
@@ -180,12 +183,13 @@ function staticTokens() {
 async function startControllers(
   o: StackOptions,
   a: Access,
+  listenHost: string,
   facadePort: number,
   logDir: string,
   cleanups: Cleanups,
 ) {
   const { admin, api } = a;
-  const operatorEnv: Record<string, string> = { JFO_LOCAL_URL_HOST: '127.0.0.1' };
+  const operatorEnv: Record<string, string> = { JFO_LOCAL_URL_HOST: listenHost };
   if (o.shared)
     Object.assign(operatorEnv, { JFO_NAMESPACE: o.namespace, JFO_LEADER_ELECTION: 'false' });
   const operator = await runPod({
@@ -215,7 +219,13 @@ async function startControllers(
 }
 
 /** Creates the JumpNode and its key Secret, then runs the runner pod the operator makes. */
-async function startJumpNode(a: Access, namespace: string, site: RemoteSite, logDir: string) {
+async function startJumpNode(
+  a: Access,
+  namespace: string,
+  site: RemoteSite,
+  listenHost: string,
+  logDir: string,
+) {
   await a.admin.core.createNamespacedSecret({
     namespace,
     body: {
@@ -236,7 +246,7 @@ async function startJumpNode(a: Access, namespace: string, site: RemoteSite, log
     namespace,
     deployment,
     // Forward listeners on loopback: the pod's network is the host's here.
-    env: { JFO_LISTEN_HOST: '127.0.0.1' },
+    env: { JFO_LISTEN_HOST: listenHost },
     logFile: join(logDir, 'runner.log'),
   });
 }
@@ -274,9 +284,20 @@ async function build(
   await access.kubectl(['apply', '--server-side', '--force-conflicts', '-k', dir]);
   await access.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
   log('Running the operator and facade pods');
-  const { operator, facade } = await startControllers(o, access, facadePort, logDir, cleanups);
+  // The runner pod has no network of its own here: its forwards listen on a loopback address of
+  // this stack, so that no other process on the machine listening on 127.0.0.1 (another test's
+  // runner, a benchmark) holds the port the operator gave a server. The operator's URLs name it.
+  const listenHost = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+  const { operator, facade } = await startControllers(
+    o,
+    access,
+    listenHost,
+    facadePort,
+    logDir,
+    cleanups,
+  );
   log('Creating the JumpNode and its key Secret; running its runner pod');
-  const runner = await startJumpNode(access, o.namespace, site, logDir);
+  const runner = await startJumpNode(access, o.namespace, site, listenHost, logDir);
   cleanups.push(() => runner.stop());
   const { cluster, namespace } = o;
   return {
@@ -291,6 +312,7 @@ async function build(
     facadeUrl,
     tokens,
     runner,
+    listenHost,
     jumpNode: JUMP_NODE,
   };
 }
