@@ -447,6 +447,13 @@ class ForwardSpawner(Spawner):
             return None
         self.log.info("Server %s is not running (status %s), cleaning up", self._log_name, status)
         attempt.exit_status = status
+        if attempt.returned and self._spawn_pending and not attempt.stopping:
+            # JupyterHub polls while it waits for the server to answer (up to http_timeout) and
+            # does not act on an exit status then: a server that ended before it answered ends
+            # its pending spawn here. The event is not shown if the remote side's reason was.
+            summary = f"Start failed: the server stopped before it was ready (exit status {status})"
+            self.add_event(start_failed_event(summary, "", _timestamp()))
+            asyncio.ensure_future(self._end_pending_spawn(RuntimeError(summary)))
         # JupyterHub does not call stop() after a poll() that reported an exit status.
         await self._clean_up_after_exit(attempt)
         return status
@@ -467,7 +474,13 @@ class ForwardSpawner(Spawner):
         if view:
             self._took_view(view)
             attempt.foreign = attempt.started and view.get("startId") not in (None, "", attempt.start_id)
-        return poll_verdict(view, attempt.start_id)
+        verdict = poll_verdict(view, attempt.start_id)
+        watch = attempt.watch
+        if verdict is not None and watch is not None and attempt.following and not attempt.foreign:
+            # A start that ended while its watch was waiting: what the remote side posted (its
+            # failure's reason) is shown before anything this poll concludes.
+            watch.update(view)
+        return verdict
 
     async def stop(self, now: bool = False) -> None:
         await self._stop_attempt(now, {})

@@ -3,7 +3,8 @@
 It does what a batch system or an Outpost does, steered by the user options of the start
 request: it posts progress events to JUPYTERHUB_EVENTS_URL with the server's own token, and
 either returns the notebook's address at once (forward), or calls JUPYTERHUB_SETUPTUNNEL_URL
-later (delayed), or reports a failure later (fail), or never finishes (never). The notebook
+later (delayed), or reports a failure later (fail), or never finishes (never); `_poll` reports
+the user option `exit_status` (the server ended) when it is given. The notebook
 itself is a stub the test runs; `_stop` tells that stub, so the test sees remote stops.
 """
 
@@ -55,6 +56,11 @@ class ScriptedRemote(ForwardSpawner):
             failed = {"failed": True, "progress": 100, "message": options.get("reason", "Job failed")}
             asyncio.ensure_future(self._later(delay, env["JUPYTERHUB_EVENTS_URL"], failed))
         return ""
+
+    async def _poll(self) -> Any:
+        # `exit_status`: the remote system reports the server ended (None: it runs).
+        status = (self.user_options or {}).get("exit_status")
+        return None if status is None else int(status)
 
     async def _stop(self, now: bool = False) -> None:
         name = self.name or "default"

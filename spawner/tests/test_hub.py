@@ -148,6 +148,29 @@ async def test_cancelling_a_start_that_already_returned_its_url_shows_the_cancel
         facade.url_while_waiting = ""
 
 
+async def test_a_server_that_ends_while_the_hub_waits_for_it_ends_the_spawn(world):
+    """start() returned (the operator reported the URL) and JupyterHub waits for the server to
+    answer, polling it meanwhile; a poll that finds it ended ends the spawn with one failed
+    event that says so, instead of JupyterHub waiting out http_timeout."""
+    facade, stub, hub = world
+    facade.url_while_waiting = "http://127.0.0.1:9"  # nothing answers: the hub keeps waiting
+    try:
+        await start(hub, "fred", "ended", {"mode": "never", "exit_status": 3})
+        shown = await asyncio.wait_for(hub.progress("fred", "ended", timeout=90), 90)
+    finally:
+        facade.url_while_waiting = ""
+    assert not any(e.get("ready") for e in shown), shown
+    failed = [e for e in shown if e.get("failed")]
+    ended = "Start failed: the server stopped before it was ready (exit status 3)"
+    assert failed[0]["message"] == ended, shown
+    # After it, at most JupyterHub's own closing event, which the spawn page no longer reads.
+    after = [e.get("message") for e in shown[shown.index(failed[0]) + 1 :]]
+    assert after in ([], ["Spawn cancelled"]), shown
+    await eventually(lambda: _gone(hub, "fred", "ended"), what="fred's server to stop")
+    assert facade.record("fred", "ended") is None
+    assert "fred/ended" in stub.stopped
+
+
 async def _logged(hub: Hub, text: str) -> bool:
     return text in hub.log_path.read_text(errors="replace")
 

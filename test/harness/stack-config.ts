@@ -105,7 +105,12 @@ export function hubOptions(
       ...extra.config,
     },
     env: {
-      PYTHONPATH: [...(extra.pythonPath ?? []), join(ROOT, 'test', 'harness', 'remote')].join(':'),
+      // This checkout's spawner before any installed one (a shared .venv may hold another's).
+      PYTHONPATH: [
+        ...(extra.pythonPath ?? []),
+        join(ROOT, 'spawner'),
+        join(ROOT, 'test', 'harness', 'remote'),
+      ].join(':'),
     },
   };
 }
