@@ -19,6 +19,16 @@ def returns(address: str):
     return script
 
 
+async def registered(facade, user: str = "alice", server: str = "") -> None:
+    """Waits until a pending start's one PUT has created its ForwardedServer."""
+
+    async def wait() -> None:
+        while facade.record(user, server) is None:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(wait(), 10)
+
+
 async def test_forward_start_creates_the_server_then_adds_the_target_and_returns_the_url(
     make_spawner, facade
 ):
@@ -97,7 +107,7 @@ async def test_delayed_start_returns_an_early_url_unless_told_to_wait_for_ready(
     patient = make_spawner(server="gpu", wait_for_ready=True)
     patient.script = returns("")
     pending = asyncio.ensure_future(patient.start())
-    await asyncio.sleep(0.3)
+    await registered(facade, server="gpu")
     assert not pending.done()
     code = await post_json(patient.get_env()["JUPYTERHUB_SETUPTUNNEL_URL"], {"service": "node3:9000"})
     assert code == 204
@@ -157,7 +167,7 @@ async def test_a_cancel_through_the_facade_ends_a_pending_start(make_spawner, fa
     spawner = make_spawner()
     spawner.script = returns("")
     pending = asyncio.ensure_future(spawner.start())
-    await asyncio.sleep(0.2)
+    await registered(facade)
     facade.record("alice").spec["cancelRequested"] = True
     facade.reconcile(facade.record("alice"))
     with pytest.raises(StartAborted, match="Start cancelled"):
@@ -242,7 +252,7 @@ async def test_a_facade_outage_during_a_pending_start_is_waited_out(make_spawner
     spawner = make_spawner(jump_node="hpc-login")
     spawner.script = returns("")
     pending = asyncio.ensure_future(spawner.start())
-    await asyncio.sleep(0.2)
+    await registered(facade)
     facade.unavailable = True
     await asyncio.sleep(1.5)
     assert not pending.done()
@@ -377,7 +387,7 @@ async def test_a_stale_callback_is_refused_by_start_id(make_spawner, facade):
     spawner.clear_state()
     spawner.script = returns("")
     pending = asyncio.ensure_future(spawner.start())
-    await asyncio.sleep(0.2)
+    await registered(facade)  # the old one was deleted by the stop
     assert await post_json(old_env["JUPYTERHUB_SETUPTUNNEL_URL"], {"service": "old:1"}) == 409
     assert await post_json(spawner.get_env()["JUPYTERHUB_SETUPTUNNEL_URL"], {"service": "new:2"}) == 204
     assert await asyncio.wait_for(pending, 5) == "http://new:2"
