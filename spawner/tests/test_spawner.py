@@ -23,7 +23,9 @@ async def registered(facade, user: str = "alice", server: str = "") -> None:
     """Waits until a pending start's one PUT has created its ForwardedServer."""
 
     async def wait() -> None:
-        while facade.record(user, server) is None:
+        while True:
+            if facade.record(user, server) is not None:
+                return
             await asyncio.sleep(0.02)
 
     await asyncio.wait_for(wait(), 10)
