@@ -7,7 +7,7 @@ import { DEFAULTS, type ForwardedServer, type HostPort, type JumpNode } from '..
 import { objectKey } from '../names.js';
 import { parseHostKeys, type PinnedKey } from './hostkeys.js';
 import type { PrivateKeyFile } from './key-file.js';
-import { tunnelTargetProblem } from '../resources/target-policy.js';
+import { tunnelTargetCheck } from '../resources/target-policy.js';
 
 export interface LocalForwardSpec {
   key: string;
@@ -64,6 +64,7 @@ export function desiredForwards(
   };
   const ports = new Map<number, string>();
   const binds = new Map<string, string>();
+  const targetProblem = node && tunnelTargetCheck(node);
   for (const fs of mine) {
     const key = serverKey(fs);
     out.servers.set(key, fs);
@@ -71,7 +72,7 @@ export function desiredForwards(
     const port = fs.status?.runnerPort;
     const target = fs.spec.target;
     // Defence in depth: the facade and the operator refuse such a target too.
-    const refused = target && node && tunnelTargetProblem(target, node);
+    const refused = target && targetProblem?.(target);
     if (refused) out.refused.set(key, refused);
     else if (port && target) {
       const holder = ports.get(port);

@@ -1,6 +1,8 @@
 import type { JumpNode } from '../../src/api/types.js';
+import { BlockList } from 'node:net';
 import { EnvReader } from '../../src/config/env.js';
 import {
+  addressBytes,
   DEFAULT_DIRECT_POLICY,
   directTargetProblem,
   parseCidr,
@@ -42,10 +44,17 @@ describe('tunnelTargetProblem', () => {
     expect(tunnelTargetProblem(at(host, port), node())).toMatch(why);
   });
 
-  it("refuses the jump node's own IP address", () => {
+  it("refuses the jump node's own IP address, however it is written", () => {
     expect(tunnelTargetProblem(at('192.0.2.10', 22), node({ host: '192.0.2.10' }))).toMatch(
       /own address/,
     );
+    const v6 = node({ host: '2001:db8::10' });
+    expect(tunnelTargetProblem(at('2001:DB8:0:0::0010', 22), v6)).toMatch(/own address/);
+    const allowOwn = node({
+      host: '2001:db8::10',
+      targetPolicy: { allowedCIDRs: ['2001:db8::10/128'] },
+    });
+    expect(tunnelTargetProblem(at('2001:db8:0::10', 22), allowOwn)).toBeUndefined();
   });
 
   it('allows compute nodes by name or address by default', () => {
@@ -76,6 +85,58 @@ describe('tunnelTargetProblem', () => {
     const p = node({ targetPolicy: { allowedPorts: [{ start: 8000, end: 8999 }] } });
     expect(tunnelTargetProblem(at('10.0.0.1', 8888), p)).toBeUndefined();
     expect(tunnelTargetProblem(at('10.0.0.1', 22), p)).toMatch(/port 22 is not in/);
+  });
+});
+
+describe('addressBytes', () => {
+  it.each([
+    ['10.1.2.3', [10, 1, 2, 3]],
+    ['::', new Array(16).fill(0)],
+    ['::1', [...new Array(15).fill(0), 1]],
+    ['2001:db8::ff:1', [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0, 1]],
+    ['fe80::1%eth0', [0xfe, 0x80, ...new Array(13).fill(0), 1]],
+    ['::ffff:192.0.2.1', [...new Array(10).fill(0), 0xff, 0xff, 192, 0, 2, 1]],
+    ['1:2:3:4:5:6:7:8', [0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0, 8]],
+  ])('parses %s', (text, bytes) => {
+    expect([...addressBytes(text)!]).toEqual(bytes);
+  });
+
+  it('gives nothing for a host name', () => {
+    expect(addressBytes('node1.example.org')).toBeUndefined();
+    expect(addressBytes('10.1.2')).toBeUndefined();
+  });
+});
+
+describe('range checks agree with node:net BlockList', () => {
+  // A seeded generator: the same cases every run.
+  let seed = 42;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const v4 = () => Array.from({ length: 4 }, () => rand(256)).join('.');
+  const v6 = () =>
+    Array.from({ length: 8 }, () => (rand(4) ? 0 : rand(0x10000)).toString(16)).join(':');
+
+  it('for 2000 random IPv4 and IPv6 addresses and ranges around them', () => {
+    const answers = { inside: 0, outside: 0 };
+    for (let i = 0; i < 2000; i++) {
+      const six = i % 2 === 1;
+      const network = six ? v6() : v4();
+      const prefix = rand(six ? 129 : 33);
+      // Half the addresses differ from the network in the last group only, so both answers occur.
+      const host = rand(2) ? (six ? v6() : v4()) : network.replace(/[0-9a-f]+$/, String(rand(10)));
+      const list = new BlockList();
+      list.addSubnet(network, prefix, six ? 'ipv6' : 'ipv4');
+      const inside = list.check(host, six ? 'ipv6' : 'ipv4');
+      answers[inside ? 'inside' : 'outside']++;
+      const policy = { clusterCidrs: [`${network}/${prefix}`], allowedCidrs: [] };
+      expect([host, network, prefix, !!directTargetProblem(at(host), policy)]).toEqual([
+        host,
+        network,
+        prefix,
+        inside,
+      ]);
+    }
+    expect(answers.inside).toBeGreaterThan(200);
+    expect(answers.outside).toBeGreaterThan(200);
   });
 });
 
