@@ -29,13 +29,33 @@ export interface DesiredForwards {
   conflicts: Map<string, string>;
   /** Keys whose target the JumpNode's target policy refuses, with the reason (no forward). */
   refused: Map<string, string>;
-  /** Every ForwardedServer that names this JumpNode (the ones whose status the runner owns). */
+  /**
+   * Every ForwardedServer that names this JumpNode (the ones whose status the runner owns), as
+   * of the last change of its forwardInputs (its status may have moved on since).
+   */
   servers: Map<string, ForwardedServer>;
 }
 
 const byAge = (a: ForwardedServer, b: ForwardedServer) =>
   (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
   a.metadata.name.localeCompare(b.metadata.name);
+
+/**
+ * Everything of a ForwardedServer that desiredForwards and the runner's wanted conditions
+ * (wanted.ts) read, as one string: two versions of an object with the same inputs need no
+ * reconcile, e.g. when only its status conditions changed (the runner's own writes).
+ */
+export function forwardInputs(fs: ForwardedServer): string {
+  const m = fs.metadata;
+  return JSON.stringify([
+    m.uid,
+    m.generation,
+    m.creationTimestamp,
+    m.deletionTimestamp,
+    fs.spec,
+    fs.status?.runnerPort,
+  ]);
+}
 
 export function serverKey(fs: ForwardedServer): string {
   return objectKey(fs.metadata.namespace ?? '', fs.metadata.name);

@@ -15,7 +15,7 @@ import { startHealthServer, type Readiness } from '../runtime/health-server.js';
 import type { RunnerConfig } from './config.js';
 import { DataPlaneGroup, type DataPlane } from './dataplane-group.js';
 import { startDataPlane } from './dataplane-thread.js';
-import { desiredForwards, type DesiredForwards } from './desired.js';
+import { desiredForwards, forwardInputs, type DesiredForwards } from './desired.js';
 import { createMetrics, type RunnerMetrics } from './metrics.js';
 import { buildReporting } from './reporting.js';
 import { RestartTracker, restartTime } from './restart.js';
@@ -107,6 +107,10 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
       toMark.clear();
     });
   };
+  // Each ForwardedServer's forwardInputs as the watch last delivered it.
+  const inputs = new Map<string, string>();
+  // After a reconcile already scheduled, so that status follows the forwards it describes.
+  const markSoon = (key: string) => (scheduled ? toMark.add(key) : queue.mark(key));
   // The key file as last read; read again when its directory changes and when the session
   // goes down (a reconnect then uses the current key). A change reconfigures the session.
   let key: PrivateKeyFile | undefined;
@@ -138,7 +142,11 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     const previous = desired;
     desired = desiredForwards(watch.servers(), config.jumpNode, jn);
     plane.sync(desired, draining);
-    for (const key of previous.servers.keys()) if (!desired.servers.has(key)) status.forget(key);
+    for (const key of previous.servers.keys())
+      if (!desired.servers.has(key)) {
+        status.forget(key);
+        queue.forget(key);
+      }
   };
 
   const watch = startWatch(
@@ -147,7 +155,15 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     { namespace: config.namespace, jumpNode: config.jumpNode, log, clock },
     {
       jumpNodeChanged: () => reconcileSoon(JUMP_NODE_KEY),
-      serverChanged: (key, deleted) => (deleted ? reconcileSoon() : reconcileSoon(key)),
+      serverChanged: (key, fs) => {
+        const before = inputs.get(key);
+        if (!fs) inputs.delete(key);
+        else inputs.set(key, forwardInputs(fs));
+        // Only what the forwards are derived from needs a reconcile; any other change (status
+        // written by this runner, a peer or the operator) only needs this key's status looked at.
+        if (fs && before === inputs.get(key)) markSoon(key);
+        else reconcileSoon(...(fs ? [key] : []));
+      },
       synced: () => {
         reconcileSoon();
         setImmediate(markAll);

@@ -6,7 +6,10 @@
 //     two writes of one key; in-flight writes are capped so that the bucket, not the cap, limits
 //     the rate while the API server answers within 200 ms (defaultConcurrency);
 //   - skip unchanged: flush() compares before it asks for a token (see RunnerStatus);
-//   - retry: a failed flush is retried with per-key exponential backoff (1 s .. 60 s).
+//   - retry: a failed flush is retried with per-key exponential backoff (1 s .. 60 s);
+//   - due keys start earliest first (marked at the same time: in the order marked), and starting
+//     the next ones costs O(log n) per key whatever the number queued: a runner re-checks every
+//     forward's status, so thousands of keys may wait at once.
 import type { Clock } from '../clock.js';
 import { errorMessage, type Logger } from '../log.js';
 import { backoffDelay } from './backoff.js';
@@ -33,8 +36,59 @@ export function defaultConcurrency(qps: number): number {
   return Math.max(4, Math.ceil(qps / 5));
 }
 
+/** A queued key: not before `at`; `seq` orders keys marked for the same time. */
+interface Slot {
+  at: number;
+  seq: number;
+  key: string;
+}
+
+const earlier = (a: Slot, b: Slot) => a.at < b.at || (a.at === b.at && a.seq < b.seq);
+
+/** A binary min-heap of slots, earliest first. */
+class SlotHeap {
+  private readonly items: Slot[] = [];
+  peek(): Slot | undefined {
+    return this.items[0];
+  }
+  push(slot: Slot): void {
+    const h = this.items;
+    h.push(slot);
+    for (let i = h.length - 1; i > 0;) {
+      const parent = (i - 1) >> 1;
+      if (!earlier(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+  pop(): void {
+    const h = this.items;
+    const last = h.pop();
+    if (!h.length || !last) return;
+    h[0] = last;
+    for (let i = 0; ;) {
+      const l = 2 * i + 1;
+      let m = i;
+      if (l < h.length && earlier(h[l]!, h[m]!)) m = l;
+      if (l + 1 < h.length && earlier(h[l + 1]!, h[m]!)) m = l + 1;
+      if (m === i) return;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+  clear(): void {
+    this.items.length = 0;
+  }
+}
+
 export class StatusQueue {
-  private readonly due = new Map<string, number>();
+  /**
+   * Every queued key's slot. `slots` holds the slots of the keys not in flight (a key marked
+   * while its write is in flight joins when the write ends); a slot no longer in `due` is stale.
+   */
+  private readonly due = new Map<string, Slot>();
+  private readonly slots = new SlotHeap();
+  private seq = 0;
   private readonly inFlight = new Set<string>();
   private readonly lastWrite = new Map<string, number>();
   private readonly failures = new Map<string, number>();
@@ -56,12 +110,12 @@ export class StatusQueue {
     if (this.stopped) return;
     const now = this.opts.clock.now();
     const last = this.lastWrite.get(key);
-    const notBefore = Math.max(
-      now + delayMs,
-      last === undefined ? 0 : last + this.opts.minIntervalMs,
-    );
+    const at = Math.max(now + delayMs, last === undefined ? 0 : last + this.opts.minIntervalMs);
     const queued = this.due.get(key);
-    if (queued === undefined || notBefore < queued) this.due.set(key, notBefore);
+    if (queued && queued.at <= at) return;
+    const slot = { at, seq: this.seq++, key };
+    this.due.set(key, slot);
+    if (!this.inFlight.has(key)) this.slots.push(slot);
     this.pump();
   }
 
@@ -69,68 +123,82 @@ export class StatusQueue {
     return this.due.size + this.inFlight.size;
   }
 
+  /** Drops what the queue remembers of a key (its object was deleted). */
+  forget(key: string): void {
+    this.due.delete(key);
+    this.lastWrite.delete(key);
+    this.failures.delete(key);
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) this.opts.clock.clearTimeout(this.timer);
     if (this.tokenTimer !== undefined) this.opts.clock.clearTimeout(this.tokenTimer);
     this.due.clear();
+    this.slots.clear();
     for (const w of this.waiters.splice(0)) w.reject(new Error('status queue stopped'));
+  }
+
+  /** The earliest slot still queued (stale ones are dropped on the way). */
+  private next(): Slot | undefined {
+    for (let s = this.slots.peek(); s; s = this.slots.peek()) {
+      if (this.due.get(s.key) === s) return s;
+      this.slots.pop();
+    }
+    return undefined;
   }
 
   private pump(): void {
     if (this.stopped) return;
     const now = this.opts.clock.now();
     const limit = this.opts.concurrency ?? defaultConcurrency(this.opts.qps);
-    let next = Infinity;
-    for (const [key, at] of this.due) {
-      if (this.inFlight.size >= limit) break;
-      if (this.inFlight.has(key)) continue;
-      if (at > now) {
-        next = Math.min(next, at);
-        continue;
-      }
-      this.due.delete(key);
-      void this.run(key);
+    let slot = this.next();
+    while (slot && slot.at <= now && this.inFlight.size < limit) {
+      this.slots.pop();
+      this.due.delete(slot.key);
+      void this.run(slot.key);
+      slot = this.next();
     }
-    if (next < Infinity && next < this.timerAt) {
+    if (slot && slot.at > now && slot.at < this.timerAt) {
       if (this.timer !== undefined) this.opts.clock.clearTimeout(this.timer);
-      this.timerAt = next;
+      this.timerAt = slot.at;
       this.timer = this.opts.clock.setTimeout(() => {
         this.timer = undefined;
         this.timerAt = Infinity;
         this.pump();
-      }, next - now);
+      }, slot.at - now);
     }
   }
 
   private async run(key: string): Promise<void> {
     this.inFlight.add(key);
+    let recheckAfterMs: number | undefined;
     try {
       const outcome = await this.opts.flush(key, () => this.acquire());
       this.failures.delete(key);
-      if (outcome.wrote) {
-        const now = this.opts.clock.now();
-        this.lastWrite.set(key, now);
-        // A mark that arrived during this write waits out the interval too.
-        const again = this.due.get(key);
-        if (again !== undefined) this.due.set(key, Math.max(again, now + this.opts.minIntervalMs));
-      }
-      if (outcome.recheckAfterMs !== undefined) this.mark(key, outcome.recheckAfterMs);
+      if (outcome.wrote) this.lastWrite.set(key, this.opts.clock.now());
+      recheckAfterMs = outcome.recheckAfterMs;
     } catch (err) {
-      this.inFlight.delete(key);
-      if (this.stopped) return;
-      const failures = (this.failures.get(key) ?? 0) + 1;
-      this.failures.set(key, failures);
-      const delay = backoffDelay(failures, { initialMs: 1000, maxMs: 60_000 });
-      this.opts.log.warn('Failed to write status', {
-        key,
-        error: errorMessage(err),
-        retryInMs: delay,
-      });
-      this.mark(key, delay);
-      return;
+      if (!this.stopped) {
+        const failures = (this.failures.get(key) ?? 0) + 1;
+        this.failures.set(key, failures);
+        recheckAfterMs = backoffDelay(failures, { initialMs: 1000, maxMs: 60_000 });
+        this.opts.log.warn('Failed to write status', {
+          key,
+          error: errorMessage(err),
+          retryInMs: recheckAfterMs,
+        });
+      }
     }
     this.inFlight.delete(key);
+    if (this.stopped) return;
+    // A mark that arrived during this write is queued now, and waits out the interval too.
+    const again = this.due.get(key);
+    if (again) {
+      this.due.delete(key);
+      this.mark(key, Math.max(0, again.at - this.opts.clock.now()));
+    }
+    if (recheckAfterMs !== undefined) this.mark(key, recheckAfterMs);
     this.pump();
   }
 

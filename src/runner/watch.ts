@@ -16,7 +16,8 @@ import { errorMessage, type Logger } from '../log.js';
 
 export interface WatchHandlers {
   jumpNodeChanged(): void;
-  serverChanged(key: string, deleted: boolean): void;
+  /** A ForwardedServer was added or changed (`fs`), or deleted (undefined). */
+  serverChanged(key: string, fs: ForwardedServer | undefined): void;
   /** One of the informers finished its first list. */
   synced(): void;
   resync(): void;
@@ -76,9 +77,9 @@ export function startWatch(
     onResync: () => on.resync(),
   });
   const key = (o: KubernetesObject) => `${namespace}/${o.metadata?.name ?? ''}`;
-  fs.on('add', (o) => on.serverChanged(key(o), false));
-  fs.on('update', (o) => on.serverChanged(key(o), false));
-  fs.on('delete', (o) => on.serverChanged(key(o), true));
+  fs.on('add', (o) => on.serverChanged(key(o), o as ForwardedServer));
+  fs.on('update', (o) => on.serverChanged(key(o), o as ForwardedServer));
+  fs.on('delete', (o) => on.serverChanged(key(o), undefined));
 
   void begin(jn, 'JumpNode');
   void begin(fs, 'ForwardedServer');

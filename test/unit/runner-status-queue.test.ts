@@ -153,4 +153,104 @@ describe('StatusQueue', () => {
     expect(done.length).toBeGreaterThanOrEqual(170);
     expect(maxInFlight).toBe(20);
   });
+
+  /** A queue whose flush only records the key (nothing to write). */
+  function recording(clock: FakeClock) {
+    const flushed: string[] = [];
+    const queue = new StatusQueue({
+      clock,
+      log: silentLogger(),
+      qps: 100_000,
+      burst: 100_000,
+      minIntervalMs: 0,
+      concurrency: 4,
+      flush: async (key) => {
+        flushed.push(key);
+        return { wrote: false };
+      },
+    });
+    return { queue, flushed };
+  }
+
+  it('starts due keys earliest first, keys due at the same time in the order marked', async () => {
+    const s = setup();
+    const { queue, flushed } = recording(s.clock);
+    for (const [k, delay] of [
+      ['late', 300],
+      ['b', 100],
+      ['a', 100],
+      ['now', 0],
+      ['mid', 200],
+    ] as const)
+      queue.mark(k, delay);
+    await s.advance(400);
+    expect(flushed).toEqual(['now', 'b', 'a', 'mid', 'late']);
+  });
+
+  it('orders thousands of keys by time, one flush each', async () => {
+    const s = setup();
+    const { queue, flushed } = recording(s.clock);
+    // Keys i due at (i * 7919) % 5000 ms: all marked at once, in a scrambled order of times.
+    const due = (i: number) => (i * 7919) % 5000;
+    for (let i = 0; i < 5000; i++) queue.mark(`k${i}`, due(i));
+    expect(queue.pending()).toBe(5000);
+    await s.advance(5010);
+    expect(flushed).toHaveLength(5000);
+    const times = flushed.map((k) => due(Number(k.slice(1))));
+    expect(times).toEqual([...times].sort((x, y) => x - y));
+    expect(queue.pending()).toBe(0);
+  });
+
+  it('writes a key marked during its write once more, after it', async () => {
+    const clock = new FakeClock(0);
+    const started: string[] = [];
+    const finish: Array<() => void> = [];
+    const queue = new StatusQueue({
+      clock,
+      log: silentLogger(),
+      qps: 100,
+      burst: 100,
+      minIntervalMs: 0,
+      concurrency: 4,
+      flush: (key) => {
+        started.push(key);
+        return new Promise((r) => finish.push(() => r({ wrote: true })));
+      },
+    });
+    queue.mark('a');
+    await settle();
+    expect(started).toEqual(['a']);
+    queue.mark('a');
+    queue.mark('a');
+    queue.mark('b');
+    await settle();
+    // b starts; a waits for its own write in flight.
+    expect(started).toEqual(['a', 'b']);
+    finish.shift()!();
+    await settle();
+    expect(started).toEqual(['a', 'b', 'a']);
+    for (const f of finish.splice(0)) f();
+    await settle();
+    expect(started).toEqual(['a', 'b', 'a']);
+    expect(queue.pending()).toBe(0);
+  });
+
+  it('forgets a deleted key: nothing queued, no interval kept', async () => {
+    const s = setup({ minIntervalMs: 10_000 });
+    s.change('gone');
+    await s.advance(10);
+    s.change('gone');
+    expect(s.queue.pending()).toBe(1);
+    s.queue.forget('gone');
+    expect(s.queue.pending()).toBe(0);
+    await s.advance(20_000);
+    expect(s.writes).toEqual([['gone', 0]]);
+    // A new object of the same name is written at once.
+    s.change('gone');
+    await s.advance(10);
+    expect(s.writes).toEqual([
+      ['gone', 0],
+      ['gone', 20_010],
+    ]);
+  });
 });
