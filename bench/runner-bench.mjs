@@ -19,9 +19,17 @@
 //        [--only <test name part>] [--no-warmup] [--floor] [--before DIR] [--connections N]
 //        [--node PATH] (the runners' Node.js binary)
 //        [--profile DIR] (V8 CPU profiles) [--runner-flags '<node flags>'] (experiments: --trace-gc)
+//        [--heap-snapshots DIR] (each idle runner's control-plane heap, after its RSS is read)
 // Prints raw figures, then a Markdown table with medians and ratios (runner / OpenSSH).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +48,8 @@ const FLOOR = process.argv.includes('--floor');
 /** Extra Node.js flags for the runner and floor processes. */
 const RUNNER_FLAGS = (textArg('runner-flags') ?? '').split(' ').filter(Boolean);
 const PROFILE_DIR = textArg('profile');
+/** A heap snapshot of each idle runner's control-plane thread, taken after its RSS is read. */
+const HEAP_DIR = textArg('heap-snapshots');
 /** A built checkout of other code (e.g. main's): its runner is measured as a fourth path. */
 const BEFORE = textArg('before');
 /** The Node.js binary of the runner processes (e.g. the image's version; ssh2's addon built for it). */
@@ -143,6 +153,14 @@ function startRunner(cp, jumpNode, extraEnv = {}, root = ROOT) {
   const flags = [...RUNNER_FLAGS];
   if (PROFILE_DIR)
     flags.push('--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, root === ROOT ? '' : 'before')}`);
+  if (HEAP_DIR && jumpNode === 'idle') {
+    const dir = join(
+      HEAP_DIR,
+      `${root === ROOT ? 'runner' : 'before'}-${extraEnv.MALLOC_ARENA_MAX ? 'arenas' : 'plain'}`,
+    );
+    mkdirSync(dir, { recursive: true });
+    flags.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`);
+  }
   const child = start(NODE, [...flags, join(root, 'dist', 'cli.js'), 'runner'], {
     env: {
       PATH: process.env.PATH,
@@ -290,6 +308,24 @@ async function throughputAndRequests(paths) {
   return raw;
 }
 
+/** Signals the runner to write a heap snapshot and waits until the file is complete. */
+async function heapSnapshot(runner) {
+  const dir = /--diagnostic-dir=(.*)/.exec(
+    runner.spawnargs.find((a) => a.startsWith('--diagnostic-dir=')),
+  )[1];
+  runner.kill('SIGUSR2');
+  for (let i = 0; i < 240; i++) {
+    await sleep(500);
+    const file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot'));
+    // V8 writes the snapshot in one go; the JSON ends with its strings array.
+    if (file && readFileSync(join(dir, file), 'utf8').trimEnd().endsWith(']}')) {
+      log(`heap snapshot: ${join(dir, file)}`);
+      return;
+    }
+  }
+  log(`heap snapshot: none in ${dir} after 120 s`);
+}
+
 /** RSS of an idle runner with IDLE forwards, after the first probes and status writes settled. */
 async function idleRunner(cp, env, root = ROOT) {
   const runner = startRunner(cp, 'idle', env, root);
@@ -311,6 +347,7 @@ async function idleRunner(cp, env, root = ROOT) {
     external: await mib('jfo_runner_nodejs_external_memory_bytes'),
   };
   log(`idle runner ${root} ${JSON.stringify(env)}: ${JSON.stringify(result)}`);
+  if (HEAP_DIR) await heapSnapshot(runner);
   runner.kill('SIGKILL');
   await new Promise((r) => (runner.exitCode !== null ? r() : runner.once('exit', r)));
   return result;
