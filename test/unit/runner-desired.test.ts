@@ -1,6 +1,6 @@
 import ssh2 from 'ssh2';
 import type { ForwardedServer, JumpNode } from '../../src/api/types.js';
-import { connectionSettings, desiredForwards } from '../../src/runner/desired.js';
+import { connectionSettings, desiredForwards, forwardInputs } from '../../src/runner/desired.js';
 import type { PrivateKeyFile } from '../../src/runner/key-file.js';
 
 const HOST_KEY =
@@ -147,5 +147,45 @@ describe('connectionSettings', () => {
   it('connects without host keys only when insecureSkipHostKeyCheck is set', () => {
     const r = connectionSettings(jn({ hostKeys: [], insecureSkipHostKeyCheck: true }), good);
     expect(r.ok && r.settings.insecureSkipHostKeyCheck).toBe(true);
+  });
+});
+
+describe('forwardInputs', () => {
+  const base = (): ForwardedServer => {
+    const s = fs('a', { target }, { runnerPort: 1 });
+    s.metadata.uid = 'u1';
+    s.metadata.generation = 2;
+    return s;
+  };
+
+  it('ignores what the forwards do not depend on (status conditions, resourceVersion)', () => {
+    const other = base();
+    other.metadata.resourceVersion = '999';
+    other.status = {
+      ...other.status,
+      conditions: [
+        {
+          type: 'TunnelReady',
+          status: 'True',
+          reason: 'Forwarding',
+          message: 'm',
+          lastTransitionTime: '2026-12-06T00:00:00Z',
+        },
+      ],
+    };
+    expect(forwardInputs(other)).toBe(forwardInputs(base()));
+  });
+
+  it.each<[string, (s: ForwardedServer) => void]>([
+    ['runnerPort', (s) => (s.status = { ...s.status, runnerPort: 2 })],
+    ['spec.target', (s) => (s.spec.target = { host: '10.0.0.6', port: 8888 })],
+    ['spec.cancelRequested', (s) => (s.spec.cancelRequested = true)],
+    ['deletionTimestamp', (s) => (s.metadata.deletionTimestamp = '2026-12-06T00:00:00Z')],
+    ['generation', (s) => (s.metadata.generation = 3)],
+    ['uid (a new object of the same name)', (s) => (s.metadata.uid = 'u2')],
+  ])('changes with %s', (_what, change) => {
+    const other = base();
+    change(other);
+    expect(forwardInputs(other)).not.toBe(forwardInputs(base()));
   });
 });
