@@ -33,11 +33,23 @@ describe('reconnectPolicy', () => {
 describe('refusedPolicy', () => {
   it.each([
     // While the port refuses, the delay stays short whatever was configured ...
-    [{ initialMs: 1000, maxMs: 30_000 }, { initialMs: 250, maxMs: 500 }],
-    [{ initialMs: 5000, maxMs: 5000 }, { initialMs: 250, maxMs: 500 }],
+    [
+      { initialMs: 1000, maxMs: 30_000 },
+      { initialMs: 250, maxMs: 500 },
+    ],
+    [
+      { initialMs: 5000, maxMs: 5000 },
+      { initialMs: 250, maxMs: 500 },
+    ],
     // ... and is never longer than the normal policy.
-    [{ initialMs: 100, maxMs: 300 }, { initialMs: 100, maxMs: 300 }],
-    [{ initialMs: 50, maxMs: 50 }, { initialMs: 25, maxMs: 50 }],
+    [
+      { initialMs: 100, maxMs: 300 },
+      { initialMs: 100, maxMs: 300 },
+    ],
+    [
+      { initialMs: 50, maxMs: 50 },
+      { initialMs: 25, maxMs: 50 },
+    ],
   ])('%j while refused: %j', (policy, expected) => {
     expect(refusedPolicy(policy)).toEqual(expected);
   });
