@@ -53,6 +53,8 @@ export interface ControlPlaneOptions {
   operatorServiceAccount?: string;
   /** Start kube-controller-manager (garbage collector, deployments, replica sets, namespaces). */
   controllerManager?: boolean;
+  /** More kube-apiserver flags, after the defaults (a repeated flag overrides the default). */
+  apiServerArgs?: string[];
   log?: (msg: string) => void;
 }
 
@@ -162,6 +164,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     '--endpoint-reconciler-type=none',
     '--profiling=false',
     '-v=1',
+    ...(opts.apiServerArgs ?? []),
   ];
   let apiserver = run('kube-apiserver', 'kube-apiserver', apiArgs);
   const server = `https://127.0.0.1:${apiPort}`;
