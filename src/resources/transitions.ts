@@ -27,6 +27,29 @@ interface StatusLike {
   conditions?: Condition[];
 }
 
+/** The phases a new server passes before the operator has a port and a Service for it. */
+const STARTING_PHASES: ReadonlySet<string | undefined> = new Set([
+  undefined,
+  'Pending',
+  'WaitingForTarget',
+]);
+
+/**
+ * A new server's first step to Connecting, waiting for the runner: no Event. Its way to Ready is
+ * told once, by the Ready Event, whose note names the runner port and the JumpNode; if it never
+ * gets there, its status says why (phase, the Ready condition's reason and message). Connecting
+ * after the server was Ready (a lost tunnel), and Connecting for any other reason, are Events.
+ */
+function firstConnecting(prev: StatusLike | undefined, next: OwnedServerStatus): boolean {
+  const ready = findCondition(next.conditions, 'Ready');
+  return (
+    next.phase === 'Connecting' &&
+    ready?.reason === 'TunnelNotReady' &&
+    STARTING_PHASES.has(prev?.phase) &&
+    findCondition(prev?.conditions, 'Ready')?.status !== 'True'
+  );
+}
+
 export function serverEvents(
   prev: StatusLike | undefined,
   next: OwnedServerStatus,
@@ -47,6 +70,7 @@ export function serverEvents(
       action: 'Reconcile',
       note: ready.message,
     });
+  if (!problem && firstConnecting(prev, next)) return events;
   if (!problem && next.phase !== prev?.phase)
     // One Event per transition: a new port is told together with the new phase.
     events.push({

@@ -4,7 +4,7 @@ import {
   type ForwardedServer,
   type JumpNode,
 } from '../../src/api/types.js';
-import { rfc3339 } from '../../src/resources/conditions.js';
+import { findCondition, rfc3339 } from '../../src/resources/conditions.js';
 import { computeJumpNodeStatus } from '../../src/resources/jumpnode-status.js';
 import { computeServerStatus, type ServerObservation } from '../../src/resources/server-status.js';
 import { jumpNodeEvents, serverEvents } from '../../src/resources/transitions.js';
@@ -247,11 +247,32 @@ describe('computeServerStatus: phase and Ready', () => {
 describe('serverEvents', () => {
   const at = (fs: ForwardedServer, o: ServerObservation) =>
     computeServerStatus(fs, o, NOW, GRACE).status;
-  it('records the port with the phase of a new server, in one Event', () => {
-    const next = at(server(tunnel), applied);
+  it("records no Event for a new server's first Connecting; its Ready Event names the port", () => {
+    const connecting = at(server(tunnel), applied);
+    expect(connecting.phase).toBe('Connecting');
+    expect(serverEvents(undefined, connecting, 'hpc')).toEqual([]);
+    const pending = { phase: 'Pending', conditions: [] };
+    expect(serverEvents(pending, connecting, 'hpc')).toEqual([]);
+    const readyFs = server(tunnel, [cond('TunnelReady', 'True'), cond('TargetReachable', 'True')]);
+    const ready = at(readyFs, applied);
+    const ev = serverEvents(connecting, ready, 'hpc');
+    expect(ev.map((e) => [e.type, e.reason])).toEqual([['Normal', 'Ready']]);
+    expect(ev[0]!.note).toMatch(/^Runner port 20001 forwards through JumpNode hpc to /);
+  });
+  it('records Connecting after the server was Ready (a lost tunnel)', () => {
+    const readyFs = server(tunnel, [cond('TunnelReady', 'True'), cond('TargetReachable', 'True')]);
+    const ready = at(readyFs, applied);
+    const lost = at(server(tunnel, [cond('TunnelReady', 'False', 'SSHDown')]), applied);
+    const ev = serverEvents(ready, lost, 'hpc');
+    expect(ev.map((e) => [e.type, e.reason])).toEqual([['Normal', 'Connecting']]);
+  });
+  it("records a new server's first Connecting for another reason than the tunnel", () => {
+    const fs = server(tunnel, [cond('TunnelReady', 'True'), cond('TargetReachable', 'False')]);
+    const next = at(fs, applied);
+    expect(findCondition(next.conditions, 'Ready')?.reason).toBe('TargetUnreachable');
     const ev = serverEvents(undefined, next, 'hpc');
     expect(ev.map((e) => [e.type, e.reason])).toEqual([['Normal', 'Connecting']]);
-    expect(ev[0]!.note).toMatch(/^Allocated runner port 20001 on JumpNode hpc\. Waiting for/);
+    expect(ev[0]!.note).toMatch(/^Allocated runner port 20001 on JumpNode hpc\. /);
   });
   it('records a new port alone when the phase stays', () => {
     const prev = at(server(tunnel), applied);
