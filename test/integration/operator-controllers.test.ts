@@ -232,6 +232,15 @@ describe('a JumpNode with a tunnelled, a delayed and a direct ForwardedServer', 
     const ready = await phaseOf(fs.metadata.name, 'Ready');
     expect(cond(ready, 'Ready')).toMatchObject({ status: 'True', reason: 'TunnelReady' });
     expect(cond(ready, 'TunnelReady')).toMatchObject({ message: 'runner says yes' });
+    // A new server's way to Ready is one Event (no Connecting Event), naming the port.
+    const started = await eventually('the Ready Event', async () => {
+      const all = await events(fs.metadata.name);
+      return all.some((e) => e.reason === 'Ready') && all;
+    });
+    expect(started.map((e) => `${e.type} ${e.reason}`)).toEqual(['Normal Ready']);
+    expect(started[0]!.note).toContain(
+      `Runner port ${ready.status?.runnerPort} forwards through JumpNode hpc`,
+    );
 
     // Play the kubelet's part for readiness: mark the runner pod Ready; the ReplicaSet and
     // Deployment controllers carry it into the Deployment's readyReplicas.
