@@ -114,7 +114,9 @@ const objects = {
 };
 
 try {
-  console.log(`service-create: ${COUNT} per kind in batches of ${BATCH}, ${CONCURRENCY} in flight,`);
+  console.log(
+    `service-create: ${COUNT} per kind in batches of ${BATCH}, ${CONCURRENCY} in flight,`,
+  );
   console.log(`${cpus().length} CPUs; load ${load()}`);
   console.log('| kind | objects of the kind before | batch rate /s | server mean POST ms | load |');
   console.log('|---|---|---|---|---|');
