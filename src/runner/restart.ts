@@ -1,56 +1,67 @@
-// The JumpNode restart signal: any new value of the restarted-at annotation makes the runner drop
-// its SSH connections and connect again at once; the value counts as handled (and goes to
-// status.lastRestartHandled) when the new connection is up. A value already there when the runner
-// starts is handled by its first connection unless the status says it was handled before.
-// A value that is a time (the facade writes an RFC 3339 time) and that every current connection
-// is newer than is handled at once without a reconnect: the runner reconnected on its own after
-// the jump node restarted, and dropping those connections would only cut the users' sessions.
-// (The two times come from different clocks; a runner clock ahead of the facade's may keep a
-// connection made just before the restart, which then fails its keepalives like any dead one.)
+// The JumpNode restart signal. Any new value of the restarted-at annotation is sent to the data
+// plane as one request: drop every SSH connection made before the request time and connect
+// again at once. The data plane alone decides, per connection, whether to reconnect or keep it
+// (a connection made at or after the request time is kept: the runner reconnected on its own
+// after the jump node restarted, and dropping it would only cut the users' sessions).
+// The value counts as handled (and goes to status.lastRestartHandled) once the data plane reports
+// that every connection is up and was made at or after the request time.
+//
+// The request time is the time the value names (the facade writes an RFC 3339 time), or the time
+// the runner saw the value when it is not a time. For "handled", the earlier of that and the time
+// the runner saw the value counts, so that a facade clock ahead of the runner's cannot keep a
+// reconnect made for the request from counting. A value already there when the runner starts is
+// handled by its first connections (no request is sent) unless the status says it was handled.
 import type { SessionSnapshot } from './session.js';
 
-export type RestartAction = 'reconnect' | 'handled' | 'none';
+/** What to send to the data plane for a new restart value. */
+export interface RestartRequest {
+  value: string;
+  /** ms epoch: connections made at or after it are kept. */
+  notBefore: number;
+}
+
+type Sessions = Pick<SessionSnapshot, 'phase' | 'connectedSince'>[];
 
 export class RestartTracker {
   private initialized = false;
   private seen?: string;
-  private pending?: string;
+  private pending?: { value: string; since: number };
   private done?: string;
 
   /**
-   * Feeds the current annotation value and the runner's connections. 'reconnect': a new restart
-   * request; 'handled': a new request that the current connections already satisfy.
+   * Feeds the current annotation value, the value the status says was handled and the runner's
+   * clock. Returns the request to send to the data plane for a new value, else undefined.
    */
   observe(
     value: string | undefined,
     lastHandled: string | undefined,
-    sessions: Pick<SessionSnapshot, 'phase' | 'connectedSince'>[] = [],
-  ): RestartAction {
+    now: number,
+  ): RestartRequest | undefined {
     if (!this.initialized) {
       this.initialized = true;
       this.seen = value;
-      if (value !== undefined && value !== lastHandled) this.pending = value;
-      return 'none';
+      if (value !== undefined && value !== lastHandled)
+        this.pending = { value, since: Math.min(restartTime(value) ?? now, now) };
+      return undefined;
     }
-    if (value === this.seen) return 'none';
+    if (value === this.seen) return undefined;
     this.seen = value;
-    if (value === undefined) return 'none';
-    this.pending = value;
-    if (!newerThan(value, sessions)) return 'reconnect';
-    this.connected();
-    return 'handled';
+    if (value === undefined) return undefined;
+    const notBefore = restartTime(value) ?? now;
+    this.pending = { value, since: Math.min(notBefore, now) };
+    return { value, notBefore };
   }
 
-  /** Marks a pending request handled once every connection is newer than it. */
-  check(sessions: Pick<SessionSnapshot, 'phase' | 'connectedSince'>[]): void {
-    if (this.pending !== undefined && newerThan(this.pending, sessions)) this.connected();
-  }
-
-  /** A new SSH connection is up: the pending request is handled. */
-  connected(): void {
-    if (this.pending === undefined) return;
-    this.done = this.pending;
+  /**
+   * Marks the pending value handled once every connection is up and was made at or after its
+   * request time. True when this call did so (the status has something new to say).
+   */
+  check(sessions: Sessions): boolean {
+    const p = this.pending;
+    if (p === undefined || !madeSince(p.since, sessions)) return false;
+    this.done = p.value;
     this.pending = undefined;
+    return true;
   }
 
   /** The last value this runner handled, if any. */
@@ -65,14 +76,12 @@ export function restartTime(value: string): number | undefined {
   return Number.isNaN(at) ? undefined : at;
 }
 
-/** Whether every session is connected and was connected at or after the time `value` names. */
-function newerThan(
-  value: string,
-  sessions: Pick<SessionSnapshot, 'phase' | 'connectedSince'>[],
-): boolean {
-  const at = restartTime(value);
-  if (at === undefined || sessions.length === 0) return false;
-  return sessions.every(
-    (s) => s.phase === 'connected' && s.connectedSince !== undefined && s.connectedSince >= at,
+/** Whether there is a connection and every one is up and was made at or after `at`. */
+function madeSince(at: number, sessions: Sessions): boolean {
+  return (
+    sessions.length > 0 &&
+    sessions.every(
+      (s) => s.phase === 'connected' && s.connectedSince !== undefined && s.connectedSince >= at,
+    )
   );
 }

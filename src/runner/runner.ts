@@ -18,7 +18,7 @@ import { startDataPlane } from './dataplane-thread.js';
 import { desiredForwards, forwardInputs, type DesiredForwards } from './desired.js';
 import { createMetrics, type RunnerMetrics } from './metrics.js';
 import { buildReporting } from './reporting.js';
-import { RestartTracker, restartTime } from './restart.js';
+import { RestartTracker } from './restart.js';
 import { sessionEvents } from './session-events.js';
 import { JUMP_NODE_KEY } from './status.js';
 import { readKeyFile, watchKeyFile, type PrivateKeyFile } from './key-file.js';
@@ -86,6 +86,10 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     },
   );
   mark = (key) => queue.mark(key);
+  // Handled once the data plane reports connections made after the request.
+  const checkRestart = () => {
+    if (restart.check(plane.sessions())) queue.mark(JUMP_NODE_KEY);
+  };
   const markAll = () => {
     queue.mark(JUMP_NODE_KEY);
     for (const key of desired.servers.keys()) queue.mark(key);
@@ -126,19 +130,11 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     const jn = watch.jumpNode();
     if (watch.synced() && key) plane.configure(jn, key);
     const value = jn?.metadata.annotations?.[RESTARTED_AT_ANNOTATION];
-    const action = jn
-      ? restart.observe(value, jn.status?.lastRestartHandled, plane.sessions())
-      : 'none';
-    // The data plane keeps connections newer than the request (it may have reconnected since
-    // the snapshot this decision used); restart.check() notices them on its next change.
-    if (action === 'reconnect' && value !== undefined)
-      plane.reconnectNow(`${RESTARTED_AT_ANNOTATION}=${value}`, restartTime(value));
-    if (action === 'handled') {
-      log.info('Kept the connection to JumpNode: it was made after the restart request', {
-        [RESTARTED_AT_ANNOTATION]: value,
-      });
-      queue.mark(JUMP_NODE_KEY);
-    }
+    const request = jn && restart.observe(value, jn.status?.lastRestartHandled, clock.now());
+    // The data plane alone decides whether to reconnect or keep each connection.
+    if (request)
+      plane.reconnectNow(`${RESTARTED_AT_ANNOTATION}=${request.value}`, request.notBefore);
+    checkRestart();
     const previous = desired;
     desired = desiredForwards(watch.servers(), config.jumpNode, jn);
     plane.sync(desired, draining);
@@ -191,7 +187,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     () => watch.jumpNode(),
   );
   plane.on('ready', () => {
-    restart.connected();
+    checkRestart();
     markAll();
   });
   plane.on('down', () => {
@@ -200,7 +196,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
   });
   plane.on('change', () => {
     notify();
-    restart.check(plane.sessions());
+    checkRestart();
     markAll();
   });
 

@@ -168,7 +168,8 @@ describe('runner: jump node restarts', () => {
         .logs()
         .some(
           (l) =>
-            l.message === 'Kept the connection to JumpNode: it was made after the restart request',
+            l.message === 'Kept the connection to JumpNode: it is newer than the request' &&
+            l.reason === reason,
         ),
     ).toBe(true);
     expect(runner.exited()).toBe(false);
