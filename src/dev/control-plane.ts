@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'node:https';
 import { stringify } from 'yaml';
-import { exitOf, hasExited } from './process.js';
+import { hasExited, stopChild } from './process.js';
 
 const execFileP = promisify(execFile);
 
@@ -222,12 +222,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
 /** SIGTERM, then SIGKILL after 10 s. */
 async function terminate(child: ChildProcess): Promise<void> {
-  if (hasExited(child)) return;
-  const exited = exitOf(child);
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
+  await stopChild(child);
 }
 
 async function waitReady(

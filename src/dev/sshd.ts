@@ -20,6 +20,7 @@ import {
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exitOf, hasExited } from './process.js';
 
 const SSHD = '/usr/sbin/sshd';
 const SSH_KEYGEN = '/usr/bin/ssh-keygen';
@@ -38,8 +39,6 @@ function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<RunResult
     });
   });
 }
-
-const exited = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
 
 export interface SshdOptions {
   /** Run inside this network namespace (default: on the host). */
@@ -178,7 +177,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   const kill = async () => {
     const c = child;
     child = undefined;
-    if (!c?.pid || exited(c)) return;
+    if (!c?.pid || hasExited(c)) return;
     const pids = [c.pid, ...descendants(c.pid)];
     for (const pid of pids) {
       try {
@@ -187,7 +186,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
         // Already gone.
       }
     }
-    await new Promise<void>((resolve) => (exited(c) ? resolve() : c.once('exit', () => resolve())));
+    await exitOf(c);
   };
 
   const start = async () => {
@@ -197,7 +196,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     child = c;
     c.stderr!.on('data', (d: Buffer) => (logText += d.toString()));
     for (let i = 0; i < 200; i++) {
-      if (exited(c)) throw new Error(`sshd exited (${c.exitCode ?? c.signalCode}): ${logText}`);
+      if (hasExited(c)) throw new Error(`sshd exited (${c.exitCode ?? c.signalCode}): ${logText}`);
       if (await listening()) return;
       await new Promise((r) => setTimeout(r, 25));
     }

@@ -14,7 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../src/dev/control-plane.js';
-import { hasExited } from '../../src/dev/process.js';
+import { hasExited, stopChild } from '../../src/dev/process.js';
 
 // Under jest (CommonJS) __dirname is this folder; elsewhere tests run from the repository root.
 const ROOT = typeof __dirname === 'string' ? resolve(__dirname, '../..') : process.cwd();
@@ -183,17 +183,10 @@ export async function startJupyterHub(opts: HubOptions = {}): Promise<RunningHub
     });
     c.stdout!.pipe(log, { end: false });
     c.stderr!.pipe(log, { end: false });
-    return { c, exited: new Promise<void>((r) => c.once('exit', () => r())) };
+    return c;
   };
-  let { c: child, exited } = launch();
-  const terminate = async () => {
-    if (!hasExited(child)) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
+  let child = launch();
+  const terminate = () => stopChild(child);
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -254,7 +247,7 @@ export async function startJupyterHub(opts: HubOptions = {}): Promise<RunningHub
     async restart(whileDown) {
       await terminate();
       await whileDown?.();
-      ({ c: child, exited } = launch());
+      child = launch();
       try {
         await waitForApi(apiUrl, child, logPath);
       } catch (err) {

@@ -10,7 +10,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
-import { hasExited } from '../../src/dev/process.js';
+import { pidAlive, stopChild } from '../../src/dev/process.js';
 
 const IP = '/usr/sbin/ip';
 const PREFIX = 'jfo';
@@ -57,22 +57,13 @@ export interface RemoteTopology {
   destroy(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Deletes namespaces (and their processes) left behind by test processes that no longer run. */
 export async function sweepStale(): Promise<void> {
   const out = await run(IP, ['netns', 'list']);
   for (const line of out.stdout.split('\n')) {
     const name = line.split(' ')[0] ?? '';
     const m = new RegExp(`^${PREFIX}-(\\d+)-[0-9a-f]+-(jump|comp)$`).exec(name);
-    if (!m || alive(Number(m[1]))) continue;
+    if (!m || pidAlive(Number(m[1]))) continue;
     await deleteNamespace(name);
   }
 }
@@ -278,12 +269,7 @@ export async function startTargetServer(
   });
   return {
     port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (hasExited(child)) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGKILL');
-      }),
+    stop: async () => void (await stopChild(child, { signal: 'SIGKILL' })),
   };
 }
 

@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { exitOf, hasExited } from '../../src/dev/process.js';
+import { stopChild } from '../../src/dev/process.js';
 import { createRemoteTopology, type RemoteTopology } from './netns.js';
 import { startSshd, type Sshd } from './sshd.js';
 
@@ -60,11 +60,9 @@ async function startNotebook(computeNetns: string, port: number) {
     child.once('error', rej);
     child.once('exit', (code) => rej(new Error(`The notebook server exited (${code}): ${out}`)));
   });
-  const exited = exitOf(child);
   return {
     async stop() {
-      if (!hasExited(child)) child.kill('SIGTERM');
-      await exited;
+      await stopChild(child);
     },
   };
 }

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, kubeconfigYaml, type ControlPlaneInfo } from '../../src/dev/control-plane.js';
 import { loadKubeConfig, makeClients, type Clients } from '../../src/kube/client.js';
+import { pidAlive } from '../../src/dev/process.js';
 import { LABELS, runnerName } from '../../src/names.js';
 import { startJupyterHub, type RunningHub } from './jupyterhub.js';
 import { runPod, type PodProcess } from './kubelet.js';
@@ -100,7 +101,7 @@ async function lockOperatorNamespace(server: string): Promise<() => Promise<void
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const holder = Number(readFileSyncOrEmpty(join(dir, 'pid')));
-    if (holder > 0 && !alive(holder)) rmSync(dir, { recursive: true, force: true });
+    if (holder > 0 && !pidAlive(holder)) rmSync(dir, { recursive: true, force: true });
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -110,15 +111,6 @@ function readFileSyncOrEmpty(path: string): string {
     return readFileSync(path, 'utf8');
   } catch {
     return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
