@@ -13,18 +13,16 @@
 //   `kubectl get pods` and the Deployment's readyReplicas tell the truth.
 //
 // stop() ends the process and deletes the pod (its ReplicaSet makes a new, Pending one).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { freePort } from '../../src/dev/control-plane.js';
-import { exitOf, hasExited } from '../../src/dev/process.js';
+import { hasExited, stopChild } from '../../src/dev/process.js';
 import { containerEnvironment, type PodContext } from './pod-spec.js';
-import { collectJsonLines } from './util.js';
+import { spawnCli } from './util.js';
 
-const ROOT = typeof __dirname === 'string' ? resolve(__dirname, '../..') : process.cwd();
-const CLI = join(ROOT, 'dist', 'cli.js');
 const PROBE_MS = 2000;
 const POD_WAIT_MS = 60_000;
 const API_CLEANUP_MS = 5000;
@@ -137,13 +135,6 @@ async function setPodStatus(o: PodOptions, pod: k8s.V1Pod, ready: boolean): Prom
   );
 }
 
-function collectLogs(child: ChildProcess, logFile?: string) {
-  const file = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
-  const lines = collectJsonLines(child, file && ((d) => file.write(d)));
-  child.once('exit', () => file?.end());
-  return lines;
-}
-
 /** Deletes the pod (its ReplicaSet makes a new one); bounded, for an API server going away too. */
 async function deletePod(o: PodOptions, name: string): Promise<void> {
   let bound: NodeJS.Timeout | undefined;
@@ -173,15 +164,14 @@ export async function runPod(o: PodOptions): Promise<PodProcess> {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  const child = spawn(process.execPath, [CLI, ...(container.args ?? [])], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const file = o.logFile ? createWriteStream(o.logFile, { flags: 'a' }) : undefined;
+  const proc = spawnCli(container.args ?? [], env, { tee: file && ((d) => file.write(d)) });
+  const { child, lines } = proc;
   running.add(child);
-  const lines = collectLogs(child, o.logFile);
-  const exited = exitOf(child);
-  void exited.then(() => running.delete(child));
+  void proc.exited.then(() => {
+    running.delete(child);
+    file?.end();
+  });
 
   const probe = container.readinessProbe?.httpGet?.path ?? '/readyz';
   let ready = false;
@@ -213,12 +203,7 @@ export async function runPod(o: PodOptions): Promise<PodProcess> {
       stopping = true;
       clearInterval(timer);
       try {
-        if (!hasExited(child)) {
-          child.kill(signal);
-          const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
-          await exited;
-          clearTimeout(kill);
-        }
+        await stopChild(child, { signal, killAfterMs: 30_000 });
         await deletePod(o, name);
       } finally {
         rmSync(dir, { recursive: true, force: true });

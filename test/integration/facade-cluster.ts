@@ -1,8 +1,8 @@
 // Runs the facade against the test control plane with a static-token file: in-process as its
 // least-privilege ServiceAccount (manifests/facade RBAC, token from the TokenRequest API), or as
 // a real process (`node dist/cli.js facade`). Shared by the facade's integration tests.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -13,9 +13,7 @@ import { parseFacadeConfig } from '../../src/facade/config.js';
 import { startFacade, type RunningFacade } from '../../src/facade/server.js';
 import { kubeConfig, serviceAccountToken } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
-import { waitFor } from '../harness/util.js';
-
-export const CLI = join(process.cwd(), 'dist', 'cli.js');
+import { spawnCli, waitFor } from '../harness/util.js';
 
 /** Applies the facade's ServiceAccount, Role and RoleBinding to `ns`; returns a kubeconfig for it. */
 export async function facadeKubeConfig(
@@ -79,8 +77,8 @@ export async function startTestFacade(
 export interface FacadeProcess {
   child: ChildProcess;
   port: number;
-  /** What the process wrote to stderr (its JSON log lines) so far. */
-  logs(): string;
+  /** The process's JSON log lines so far. */
+  logs(): Array<Record<string, unknown>>;
   /** Sends SIGTERM unless the process has ended; resolves to its exit code. */
   stop(): Promise<number | null>;
 }
@@ -97,14 +95,12 @@ export async function spawnFacade(
   tokensYaml: string,
   { env = {}, wrapper = [] }: { env?: Record<string, string>; wrapper?: string[] } = {},
 ): Promise<FacadeProcess> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), 'jfo-facade-proc-'));
   writeFileSync(join(dir, 'tokens.yaml'), tokensYaml);
   const port = await freePort();
-  const argv = [...wrapper, process.execPath, CLI, 'facade'];
-  const child = spawn(argv[0]!, argv.slice(1), {
-    env: {
-      PATH: process.env.PATH,
+  const p = spawnCli(
+    ['facade'],
+    {
       KUBECONFIG: info.kubeconfigPath,
       JFO_NAMESPACE: ns,
       JFO_HTTP_HOST: '127.0.0.1',
@@ -112,15 +108,11 @@ export async function spawnFacade(
       JFO_STATIC_TOKENS: join(dir, 'tokens.yaml'),
       ...env,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let logs = '';
-  child.stderr!.on('data', (d) => (logs += String(d)));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const running = () => child.exitCode === null && child.signalCode === null;
+    { wrapper },
+  );
+  const running = p.running;
   const stop = async () => {
-    if (running()) child.kill('SIGTERM');
-    const code = await exited;
+    const code = await p.stop();
     rmSync(dir, { recursive: true, force: true });
     return code;
   };
@@ -140,10 +132,10 @@ export async function spawnFacade(
   if (ready !== 'ready') {
     const code = await stop();
     throw new Error(
-      `The facade process is not ready (${ready}; exit code ${code}); its log:\n${logs}`,
+      `The facade process is not ready (${ready}; exit code ${code}); its log:\n${p.lines.map((l) => JSON.stringify(l)).join('\n')}`,
     );
   }
-  return { child, port, logs: () => logs, stop };
+  return { child: p.child, port, logs: () => p.lines, stop };
 }
 
 /** fetch() against the facade with a token; JSON bodies are encoded. */

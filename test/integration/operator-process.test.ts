@@ -3,11 +3,11 @@
 // reconcile, two replicas with leader election, and two replicas without it racing for ports.
 import type { ForwardedServer } from '../../src/api/types.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
+import { ensureDist } from '../harness/util.js';
 import {
   adminClients,
   allowRunnerKeys,
   applyManifests,
-  buildDist,
   eventually,
   forwardedServer,
   httpPortOf,
@@ -27,7 +27,7 @@ let kc: { path: string; cleanup: () => Promise<void> };
 const procs: OperatorProcess[] = [];
 
 beforeAll(async () => {
-  await Promise.all([buildDist(), applyManifests(info)]);
+  await Promise.all([ensureDist(), applyManifests(info)]);
   kc = await operatorKubeconfig(info);
 });
 afterAll(async () => kc?.cleanup());

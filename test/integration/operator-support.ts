@@ -1,11 +1,9 @@
 // Shared pieces of the operator's integration tests: fixtures, polling, the manifests' RBAC, and
 // the operator run in-process or as a real process (`node dist/cli.js operator`).
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import {
   API_VERSION,
@@ -27,10 +25,7 @@ import { loadOperatorConfig } from '../../src/operator/config.js';
 import { startOperator, type RunningOperator } from '../../src/operator/operator.js';
 import { clusterInfo, createNamespace, kubeConfig } from '../harness/cluster.js';
 import { kubectl } from '../harness/kubectl.js';
-import { waitFor } from '../harness/util.js';
-
-const execFileP = promisify(execFile);
-export const ROOT = join(__dirname, '..', '..');
+import { ensureDist, spawnCli, waitFor } from '../harness/util.js';
 
 export const HOST_KEY =
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAHalpH0pLmRZpbnpdssH8BS8WqenG+54aATv55RjuM4';
@@ -239,32 +234,6 @@ export async function settle(op: RunningOperator): Promise<void> {
   });
 }
 
-/** Newest modification time of the TypeScript sources under src/. */
-function newestSource(dir = join(ROOT, 'src')): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/**
- * Builds dist/ when it is missing or older than src/ (the process tests run `node dist/cli.js`;
- * `npm test` builds before jest, so then nothing is rebuilt under other tests' feet).
- */
-export async function buildDist(): Promise<void> {
-  const entry = join(ROOT, 'dist', 'operator', 'main.js');
-  if (existsSync(entry) && statSync(join(ROOT, 'dist', 'cli.js')).mtimeMs >= newestSource()) return;
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  // Type errors elsewhere in the tree do not stop the emit; a missing entry point does.
-  await execFileP(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT }).catch(
-    () => undefined,
-  );
-  if (!existsSync(entry)) throw new Error('dist/operator/main.js missing after the build');
-}
-
 export interface OperatorProcess {
   child: ChildProcess;
   logs: Record<string, unknown>[];
@@ -295,46 +264,22 @@ export function spawnOperator(
   kubeconfigPath: string,
   env: Record<string, string>,
 ): OperatorProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'operator'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      KUBECONFIG: kubeconfigPath,
-      JFO_HTTP_HOST: '127.0.0.1',
-      JFO_HTTP_PORT: '0',
-      JFO_POD_NAME: name,
-      JFO_RUNNER_IMAGE: 'jupyterhub-forward-operator:test',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const p = spawnCli(['operator'], {
+    KUBECONFIG: kubeconfigPath,
+    JFO_HTTP_HOST: '127.0.0.1',
+    JFO_HTTP_PORT: '0',
+    JFO_POD_NAME: name,
+    JFO_RUNNER_IMAGE: 'jupyterhub-forward-operator:test',
+    ...env,
   });
-  const logs: Record<string, unknown>[] = [];
-  let buf = '';
-  const collect = (chunk: Buffer) => {
-    buf += chunk.toString('utf8');
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ message: line });
-      }
-    }
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   return {
-    child,
-    logs,
+    child: p.child,
+    logs: p.lines,
     name,
-    exited,
-    lines: (message) => logs.filter((l) => l.message === message),
+    exited: p.exited,
+    lines: (message) => p.lines.filter((l) => l.message === message),
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
+      await p.stop(signal);
     },
   };
 }
@@ -359,7 +304,7 @@ export async function ownControlPlane(
   namespace: string,
   jumpNodes: string[] = [],
 ): Promise<OwnControlPlane> {
-  const [cp] = await Promise.all([startControlPlane(), buildDist()]);
+  const [cp] = await Promise.all([startControlPlane(), ensureDist()]);
   let kc: { path: string; cleanup: () => Promise<void> } | undefined;
   const stop = async () => {
     await kc?.cleanup();

@@ -10,9 +10,9 @@
 // key volume, under its ServiceAccount with exactly the Role the operator
 // grants it and a real token from the TokenRequest API. runnerPort is set the way the operator
 // would set it, by server-side apply under a separate field manager.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,10 +41,8 @@ import {
   type TargetServer,
 } from '../harness/netns.js';
 import { startSshd, type Sshd } from '../harness/sshd.js';
-import { collectJsonLines, waitFor as pollUntil } from '../harness/util.js';
+import { spawnCli, waitFor as pollUntil } from '../harness/util.js';
 
-export const ROOT = join(__dirname, '..', '..');
-export const CLI = join(ROOT, 'dist', 'cli.js');
 /** Plays the operator when it sets status.runnerPort. */
 export const TEST_PORT_MANAGER = 'jfo-test-port-allocator';
 
@@ -241,12 +239,9 @@ async function mountKeyVolume(namespace: string, jumpNode: string): Promise<stri
 }
 
 export async function startRunnerProcess(o: RunnerOptions): Promise<RunnerProcess> {
-  if (!existsSync(CLI))
-    throw new Error(`${CLI} is missing: run \`npx tsc -p tsconfig.build.json\` first`);
   const keyFile = o.env?.JFO_PRIVATE_KEY_FILE ?? (await mountKeyVolume(o.namespace, o.jumpNode));
   const env: Record<string, string> = {
     JFO_PRIVATE_KEY_FILE: keyFile,
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
     KUBECONFIG: o.kubeconfig,
     JFO_NAMESPACE: o.namespace,
     JFO_JUMPNODE: o.jumpNode,
@@ -262,14 +257,10 @@ export async function startRunnerProcess(o: RunnerOptions): Promise<RunnerProces
     JFO_DRAIN_TIMEOUT_SECONDS: '5',
     ...o.env,
   };
-  const child = spawn(process.execPath, [CLI, 'runner'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: ROOT,
-  });
-  const lines = collectJsonLines(child);
+  const p = spawnCli(['runner'], env);
+  const { child, lines } = p;
   const httpPort = await waitFor('the runner to serve HTTP', () => {
-    if (child.exitCode !== null) throw new Error(`runner exited: ${JSON.stringify(lines)}`);
+    if (!p.running()) throw new Error(`runner exited: ${JSON.stringify(lines)}`);
     const l = lines.find((x) => x.message === 'Serving health and metrics');
     return l ? Number(l.port) : undefined;
   });
@@ -307,13 +298,8 @@ export async function startRunnerProcess(o: RunnerOptions): Promise<RunnerProces
       }
       return undefined;
     },
-    exited: () => child.exitCode !== null || child.signalCode !== null,
-    stop: (signal = 'SIGTERM') =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
-        child.once('exit', (code) => resolve(code));
-        child.kill(signal);
-      }),
+    exited: () => !p.running(),
+    stop: (signal = 'SIGTERM') => p.stop(signal),
   };
 }
 
