@@ -71,13 +71,29 @@ describe('SshSession.reconnectNow with a request time', () => {
     return session;
   }
 
-  it('keeps a connection made at or after the request time; the request counts as handled', async () => {
+  /** A session connected at 5000 (the fake clock) and a tracker that has seen no annotation. */
+  async function withSession(
+    test: (t: {
+      clock: FakeClock;
+      lines: Line[];
+      session: SshSession;
+      tracker: RestartTracker;
+    }) => Promise<void>,
+  ) {
     const clock = new FakeClock(5000);
     const lines: Line[] = [];
     const session = await connectedSession(clock, lines);
     try {
       const tracker = new RestartTracker();
       tracker.observe(undefined, undefined, clock.now());
+      await test({ clock, lines, session, tracker });
+    } finally {
+      await session.close();
+    }
+  }
+
+  it('keeps a connection made at or after the request time; the request counts as handled', () =>
+    withSession(async ({ lines, session, tracker }) => {
       const value = new Date(5000).toISOString();
       const request = tracker.observe(value, undefined, 6000)!;
       const before = server.accepted();
@@ -92,18 +108,10 @@ describe('SshSession.reconnectNow with a request time', () => {
       expect(tracker.check([session.snapshot()])).toBe(true);
       expect(tracker.handled()).toBe(value);
       expect(server.accepted()).toBe(before);
-    } finally {
-      await session.close();
-    }
-  });
+    }));
 
-  it('reconnects a connection made before the request time; handled once the new one is up', async () => {
-    const clock = new FakeClock(5000);
-    const lines: Line[] = [];
-    const session = await connectedSession(clock, lines);
-    try {
-      const tracker = new RestartTracker();
-      tracker.observe(undefined, undefined, clock.now());
+  it('reconnects a connection made before the request time; handled once the new one is up', () =>
+    withSession(async ({ clock, lines, session, tracker }) => {
       clock.advance(1000);
       const value = new Date(5001).toISOString();
       const request = tracker.observe(value, undefined, clock.now())!;
@@ -120,8 +128,5 @@ describe('SshSession.reconnectNow with a request time', () => {
       expect(session.snapshot()).toMatchObject({ phase: 'connected', connectedSince: 6000 });
       expect(tracker.check([session.snapshot()])).toBe(true);
       expect(tracker.handled()).toBe(value);
-    } finally {
-      await session.close();
-    }
-  });
+    }));
 });
