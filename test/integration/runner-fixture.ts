@@ -259,11 +259,19 @@ export async function startRunnerProcess(o: RunnerOptions): Promise<RunnerProces
   };
   const p = spawnCli(['runner'], env);
   const { child, lines } = p;
+  // -1: the runner exited before serving (waitFor would retry a throw until its timeout).
   const httpPort = await waitFor('the runner to serve HTTP', () => {
-    if (!p.running()) throw new Error(`runner exited: ${JSON.stringify(lines)}`);
     const l = lines.find((x) => x.message === 'Serving health and metrics');
-    return l ? Number(l.port) : undefined;
+    if (l) return Number(l.port);
+    return p.running() ? undefined : -1;
+  }).catch(async (err: unknown) => {
+    await p.stop('SIGKILL');
+    throw err;
   });
+  if (httpPort < 0)
+    throw new Error(
+      `runner exited (${p.child.exitCode ?? p.child.signalCode}): ${JSON.stringify(lines)}`,
+    );
   const get = (path: string) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       http
