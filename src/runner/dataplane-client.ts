@@ -11,7 +11,16 @@
 //     that report; then 'ready' / 'down' / 'change' are emitted in the order they happened;
 import { EventEmitter } from 'node:events';
 import type { JumpNode } from '../api/types.js';
-import { applyPatch, emptyState, type Command, type Report, type StatsDelta } from './dataplane.js';
+import {
+  applyPatch,
+  diffKeys,
+  emptyPatch,
+  emptyState,
+  type Command,
+  type Patch,
+  type Report,
+  type StatsDelta,
+} from './dataplane.js';
 import type { DataPlane } from './dataplane-group.js';
 import type { DesiredForwards } from './desired.js';
 import type { PrivateKeyFile } from './key-file.js';
@@ -38,6 +47,12 @@ export class DataPlaneClient extends EventEmitter implements DataPlane {
   private nextId = 0;
   private readonly pending = new Map<number, (value: number | null) => void>();
   private readonly first: Promise<void>;
+  /** Each key's spec as last sent in a `sync` (serialized), per kind. */
+  private readonly sent = {
+    local: new Map<string, string>(),
+    remote: new Map<string, string>(),
+    probes: new Map<string, string>(),
+  };
 
   constructor(
     private readonly transport: Transport,
@@ -78,17 +93,21 @@ export class DataPlaneClient extends EventEmitter implements DataPlane {
     this.transport.send({ type: 'reconnectNow', reason, notBefore });
   }
 
-  /** Converges the forwards to `desired`; with `keepListeners` the listeners stay as they are. */
+  /**
+   * Converges the forwards to `desired`; with `keepListeners` the listeners stay as they are.
+   * Sends only what changed since the previous sync (nothing at all when nothing did).
+   */
   sync(desired: DesiredForwards, keepListeners: boolean): void {
-    this.transport.send({
-      type: 'sync',
-      local: keepListeners ? undefined : desired.local,
-      remote: desired.remote,
-      probeTargets: desired.local.map((f) => [f.key, f.target]),
-    });
+    const sent = this.sent;
+    const local = keepListeners ? undefined : specPatch(sent.local, desired.local, (f) => f);
+    const remote = specPatch(sent.remote, desired.remote, (f) => f);
+    const probes = specPatch(sent.probes, desired.local, (f) => f.target);
+    if ([local, remote, probes].every((p) => !p || emptyPatch(p))) return;
+    this.transport.send({ type: 'sync', local, remote, probes });
   }
 
   closeListeners(): void {
+    this.sent.local.clear();
     this.transport.send({ type: 'closeListeners' });
   }
 
@@ -175,4 +194,18 @@ function applyStats(m: RunnerMetrics, d: StatsDelta): void {
   if (d.bytesFromTarget) m.bytes.inc({ direction: 'from_target' }, d.bytesFromTarget);
   for (const [result, n] of Object.entries(d.remoteConnections))
     m.remoteConnections.inc({ result }, n);
+}
+
+/**
+ * The change from the specs last sent (`sent`, updated in place) to `specs`: each key's `pick`ed
+ * spec that is new or different, and the keys no longer there.
+ */
+function specPatch<S extends { key: string }, T>(
+  sent: Map<string, string>,
+  specs: readonly S[],
+  pick: (s: S) => T,
+): Patch<T> {
+  const next = new Map(specs.map((s) => [s.key, pick(s)]));
+  const keys = new Set([...sent.keys(), ...next.keys()]);
+  return diffKeys(sent, keys, (k) => next.get(k));
 }

@@ -8,10 +8,15 @@
 // Contract:
 //   - commands are applied in order; `configure` takes the raw JumpNode and key file (plain
 //     objects) and derives the connection settings here, so no Buffer crosses the thread boundary;
+//   - `sync` carries the change of the desired forwards since the previous `sync` (a patch per
+//     kind: specs to set by key, keys to remove), so its cost follows the change, not the number
+//     of forwards;
 //   - a `state` report carries what changed in the observable state since the previous report
 //     (the session snapshot whole, the per-key states as a patch), the keys whose status may have
 //     changed and the session events since then, in that order of application; reports are
-//     coalesced to at most one per event-loop iteration, and one with nothing in it is not sent;
+//     coalesced to at most one per event-loop iteration, and one with nothing in it is not sent.
+//     Only the keys touched since the previous report are compared: every per-key state change
+//     goes through `mark` (forwarding.ts) or a `sync`/`closeListeners` that names the key;
 //   - counters go out as deltas (`stats`) every STATS_MS, when asked (a `stats` request, before
 //     its reply) and once more on close;
 //   - `request` commands (waitIdle, close) are answered once with `reply` and the same id.
@@ -55,9 +60,9 @@ export type Command =
   | {
       type: 'sync';
       /** Undefined while draining: the listeners stay as they are. */
-      local?: LocalForwardSpec[];
-      remote: RemoteForwardSpec[];
-      probeTargets: [string, HostPort][];
+      local?: Patch<LocalForwardSpec>;
+      remote: Patch<RemoteForwardSpec>;
+      probes: Patch<HostPort>;
     }
   | { type: 'closeListeners' }
   | { type: 'request'; id: number; op: 'waitIdle'; timeoutMs: number }
@@ -103,13 +108,34 @@ const emptyDelta = (): StatsDelta => ({
 
 const bump = (r: Record<string, number>, k: string) => (r[k] = (r[k] ?? 0) + 1);
 
-/** The entries of `next` that differ from `prev` (by value), and the keys `next` dropped. */
-export function diffRecords<T>(prev: Record<string, T>, next: Record<string, T>): Patch<T> {
-  const set: Record<string, T> = {};
-  for (const [k, v] of Object.entries(next))
-    if (!(k in prev) || JSON.stringify(prev[k]) !== JSON.stringify(v)) set[k] = v;
-  return { set, removed: Object.keys(prev).filter((k) => !(k in next)) };
+/**
+ * The change of a keyed collection since it was last seen: `sent` holds each key's value as last
+ * sent (serialized), `read(key)` its value now (undefined: gone). Compares only `keys`; updates
+ * `sent` to the values returned in the patch.
+ */
+export function diffKeys<T>(
+  sent: Map<string, string>,
+  keys: Iterable<string>,
+  read: (key: string) => T | undefined,
+): Patch<T> {
+  const patch: Patch<T> = { set: {}, removed: [] };
+  for (const key of keys) {
+    const value = read(key);
+    if (value === undefined) {
+      if (sent.delete(key)) patch.removed.push(key);
+      continue;
+    }
+    const text = JSON.stringify(value);
+    if (sent.get(key) === text) continue;
+    sent.set(key, text);
+    patch.set[key] = value;
+  }
+  return patch;
 }
+
+/** Whether a patch changes nothing. */
+export const emptyPatch = (p: Patch<unknown>): boolean =>
+  p.removed.length === 0 && Object.keys(p.set).length === 0;
 
 /** Applies a patch to a record in place. */
 export function applyPatch<T>(target: Record<string, T>, p: Patch<T>): void {
@@ -128,9 +154,17 @@ export class DataPlaneCore {
   private readonly fwd: Forwarding;
   private delta = emptyDelta();
   private readonly marked = new Set<string>();
+  /** Keys whose state may differ from the last report (marked, synced or closed). */
+  private readonly touched = new Set<string>();
   private events: SessionEvent[] = [];
   private scheduled = false;
-  private sent?: DataPlaneState;
+  /** Each key's state as last reported (serialized), per kind; the session likewise. */
+  private readonly sent = {
+    local: new Map<string, string>(),
+    remote: new Map<string, string>(),
+    probes: new Map<string, string>(),
+  };
+  private sentSession?: string;
   private readonly statsTimer: unknown;
   private closed = false;
 
@@ -186,11 +220,13 @@ export class DataPlaneCore {
           session.reconnectNow(cmd.reason, cmd.notBefore);
           break;
         case 'sync':
-          if (cmd.local) local.sync(cmd.local);
-          remote.sync(cmd.remote);
-          prober.sync(new Map(cmd.probeTargets));
+          if (cmd.local) local.update(cmd.local);
+          remote.update(cmd.remote);
+          prober.update(cmd.probes);
+          for (const p of [cmd.local, cmd.remote, cmd.probes]) if (p) this.touch(p);
           break;
         case 'closeListeners':
+          for (const key of local.keys()) this.touched.add(key);
           local.closeListeners();
           break;
         case 'request':
@@ -230,8 +266,16 @@ export class DataPlaneCore {
     this.postStats();
   }
 
+  private touch(p: Patch<unknown>): void {
+    for (const key of Object.keys(p.set)) this.touched.add(key);
+    for (const key of p.removed) this.touched.add(key);
+  }
+
   private changed(key?: string, event?: SessionEvent): void {
-    if (key !== undefined) this.marked.add(key);
+    if (key !== undefined) {
+      this.marked.add(key);
+      this.touched.add(key);
+    }
     if (event) this.events.push(event);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -241,35 +285,29 @@ export class DataPlaneCore {
   private postState(): void {
     this.scheduled = false;
     const { session, local, remote, prober } = this.fwd;
-    const now: DataPlaneState = {
-      session: session.snapshot(),
-      local: local.states(),
-      remote: remote.states(),
-      probes: prober.results(),
-    };
-    const before = this.sent ?? emptyState();
+    const keys = this.touched;
     const patch: StatePatch = {
-      session: now.session,
-      local: diffRecords(before.local, now.local),
-      remote: diffRecords(before.remote, now.remote),
-      probes: diffRecords(before.probes, now.probes),
+      session: session.snapshot(),
+      local: diffKeys(this.sent.local, keys, (k) => local.state(k)),
+      remote: diffKeys(this.sent.remote, keys, (k) => remote.state(k)),
+      probes: diffKeys(this.sent.probes, keys, (k) => prober.result(k)),
     };
-    const empty = (p: Patch<unknown>) => p.removed.length === 0 && Object.keys(p.set).length === 0;
+    keys.clear();
+    const sessionText = JSON.stringify(patch.session);
     if (
-      this.sent &&
+      this.sentSession === sessionText &&
       this.marked.size === 0 &&
       this.events.length === 0 &&
-      empty(patch.local) &&
-      empty(patch.remote) &&
-      empty(patch.probes) &&
-      JSON.stringify(now.session) === JSON.stringify(before.session)
+      emptyPatch(patch.local) &&
+      emptyPatch(patch.remote) &&
+      emptyPatch(patch.probes)
     )
       return;
     const marked = [...this.marked];
     const events = this.events;
     this.marked.clear();
     this.events = [];
-    this.sent = now;
+    this.sentSession = sessionText;
     this.o.post({ type: 'state', patch, marked, events });
   }
 

@@ -13,6 +13,7 @@ import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../log-lines.js';
+import type { Patch } from './dataplane.js';
 import type { LocalForwardSpec } from './desired.js';
 import { autoCork } from './cork.js';
 import type { SshSession } from './session.js';
@@ -77,13 +78,6 @@ export class LocalForwards {
     return l && { port: l.port, target: l.target, listening: l.listening, error: l.error };
   }
 
-  /** Every listener's state, by key. */
-  states(): Record<string, ListenerState> {
-    const out: Record<string, ListenerState> = {};
-    for (const key of this.listeners.keys()) out[key] = this.state(key)!;
-    return out;
-  }
-
   activeConnections(): number {
     return this.active.size;
   }
@@ -99,18 +93,34 @@ export class LocalForwards {
     return sum;
   }
 
-  /** Converges the listeners to `specs`: binds new ports, closes dropped ones, retargets. */
-  sync(specs: readonly LocalForwardSpec[]): void {
-    const wanted = new Map(specs.map((s) => [s.key, s]));
-    for (const [key, l] of this.listeners) {
-      const spec = wanted.get(key);
-      if (!spec || spec.port !== l.port) this.remove(l);
+  /** The keys of every listener. */
+  keys(): IterableIterator<string> {
+    return this.listeners.keys();
+  }
+
+  /**
+   * Applies a change of the desired listeners: closes removed ones and those whose port changes
+   * (all of them before any new bind, so ports can move between keys), binds new ports, and
+   * retargets the others in place.
+   */
+  update(p: Patch<LocalForwardSpec>): void {
+    for (const key of p.removed) {
+      const l = this.listeners.get(key);
+      if (l) this.remove(l);
+    }
+    const specs = Object.values(p.set);
+    for (const spec of specs) {
+      const l = this.listeners.get(spec.key);
+      if (l && l.port !== spec.port) this.remove(l);
+    }
+    for (const spec of specs) {
+      const l = this.listeners.get(spec.key);
+      if (!l) this.add(spec);
       else if (spec.target.host !== l.target.host || spec.target.port !== l.target.port) {
         l.target = { ...spec.target };
-        this.opts.hooks?.listenerChanged?.(key);
+        this.opts.hooks?.listenerChanged?.(spec.key);
       }
     }
-    for (const spec of specs) if (!this.listeners.has(spec.key)) this.add(spec);
   }
 
   /** Stops accepting: closes every listener (open connections continue). */

@@ -8,13 +8,13 @@
 import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { Patch } from './dataplane.js';
 import { channelError } from './local-forwards.js';
 import type { SshSession } from './session.js';
 
 export interface ProbeResult {
   reachable: boolean;
   message: string;
-  at: number;
 }
 
 export interface ProberOptions {
@@ -59,18 +59,16 @@ export class Prober {
     this.ticker = undefined;
   }
 
-  /** Every probed target's latest result, by key. */
-  results(): Record<string, ProbeResult> {
-    const out: Record<string, ProbeResult> = {};
-    for (const [key, e] of this.entries) if (e.result) out[key] = e.result;
-    return out;
+  /** The latest result of `key`'s target (undefined: not probed yet, or not tracked). */
+  result(key: string): ProbeResult | undefined {
+    return this.entries.get(key)?.result;
   }
 
-  /** Tracks exactly these targets; new or changed ones are probed soon. */
-  sync(targets: ReadonlyMap<string, HostPort>): void {
+  /** Applies a change of the tracked targets; new or changed ones are probed soon. */
+  update(p: Patch<HostPort>): void {
     const now = this.opts.clock.now();
-    for (const key of this.entries.keys()) if (!targets.has(key)) this.entries.delete(key);
-    for (const [key, target] of targets) {
+    for (const key of p.removed) this.entries.delete(key);
+    for (const [key, target] of Object.entries(p.set)) {
       const e = this.entries.get(key);
       if (e && e.target.host === target.host && e.target.port === target.port) continue;
       this.entries.set(key, { target: { ...target }, due: now, running: false });
@@ -162,15 +160,16 @@ export class Prober {
   }
 
   private record(key: string, e: Entry, reachable: boolean, message: string): void {
+    // An entry's target never changes (a new target is a new entry): reachable again is no news.
+    if (reachable && e.result?.reachable) return;
     const text = reachable
       ? `${e.target.host}:${e.target.port} accepts connections through the jump node`
       : message;
     const prev = e.result;
-    e.result = { reachable, message: text, at: this.opts.clock.now() };
-    if (!prev || prev.reachable !== reachable || prev.message !== text) {
-      if (!reachable)
-        this.opts.log.info('Target of ForwardedServer is unreachable', { key, detail: text });
-      this.opts.changed?.(key);
-    }
+    if (prev && prev.reachable === reachable && prev.message === text) return;
+    e.result = { reachable, message: text };
+    if (!reachable)
+      this.opts.log.info('Target of ForwardedServer is unreachable', { key, detail: text });
+    this.opts.changed?.(key);
   }
 }

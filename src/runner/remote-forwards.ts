@@ -12,6 +12,7 @@ import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../log-lines.js';
+import type { Patch } from './dataplane.js';
 import type { RemoteForwardSpec } from './desired.js';
 import { autoCork } from './cork.js';
 import { splice, type SpliceResult } from './splice.js';
@@ -45,6 +46,8 @@ const bindOf = (s: RemoteForwardSpec) => `${s.bindAddress}:${s.bindPort}`;
 
 export class RemoteForwards {
   private readonly regs = new Map<string, Registration>();
+  /** The same registrations by "bindAddress:bindPort", for incoming connections. */
+  private readonly byBind = new Map<string, Registration>();
   private client?: ssh2.Client;
   private retryTimer?: unknown;
   private readonly sockets = new Set<net.Socket>();
@@ -58,24 +61,23 @@ export class RemoteForwards {
     return { bind: bindOf(r.spec), target: r.spec.target, registered, error: r.error };
   }
 
-  /** Every remote forward's state, by key. */
-  states(): Record<string, RemoteState> {
-    const out: Record<string, RemoteState> = {};
-    for (const key of this.regs.keys()) out[key] = this.state(key)!;
-    return out;
-  }
-
-  sync(specs: readonly RemoteForwardSpec[]): void {
-    const wanted = new Map(specs.map((s) => [s.key, s]));
-    for (const [key, r] of this.regs) {
-      const spec = wanted.get(key);
-      if (spec && bindOf(spec) === bindOf(r.spec)) r.spec = spec;
-      else this.unregister(r);
+  /** Applies a change of the desired remote forwards; a forward whose bind changes starts over. */
+  update(p: Patch<RemoteForwardSpec>): void {
+    for (const key of p.removed) {
+      const r = this.regs.get(key);
+      if (r) this.unregister(r);
+    }
+    const specs = Object.values(p.set);
+    for (const spec of specs) {
+      const r = this.regs.get(spec.key);
+      if (r && bindOf(spec) !== bindOf(r.spec)) this.unregister(r);
+      else if (r) r.spec = spec;
     }
     for (const spec of specs) {
       if (this.regs.has(spec.key)) continue;
       const r: Registration = { key: spec.key, spec, pending: false };
       this.regs.set(spec.key, r);
+      this.byBind.set(bindOf(spec), r);
       this.register(r);
     }
   }
@@ -87,6 +89,7 @@ export class RemoteForwards {
     for (const r of this.regs.values()) {
       r.on = undefined;
       r.pending = false;
+      this.opts.hooks?.changed?.(r.key);
       this.register(r);
     }
   }
@@ -151,6 +154,7 @@ export class RemoteForwards {
 
   private unregister(r: Registration): void {
     this.regs.delete(r.key);
+    if (this.byBind.get(bindOf(r.spec)) === r) this.byBind.delete(bindOf(r.spec));
     const client = r.on;
     if (!client || client !== this.client) return;
     try {
@@ -182,7 +186,7 @@ export class RemoteForwards {
     reject: ssh2.RejectConnection,
   ): void {
     const bind = `${info.destIP}:${info.destPort}`;
-    const r = [...this.regs.values()].find((x) => bindOf(x.spec) === bind);
+    const r = this.byBind.get(bind);
     if (!r) {
       this.opts.hooks?.connection?.('unknown');
       return reject();

@@ -10,6 +10,7 @@ import { parseRunnerConfig } from '../../src/runner/config.js';
 import { DataPlaneCore, type Command, type Report } from '../../src/runner/dataplane.js';
 import { DataPlaneClient } from '../../src/runner/dataplane-client.js';
 import type { DesiredForwards } from '../../src/runner/desired.js';
+import { LocalForwards } from '../../src/runner/local-forwards.js';
 import { createMetrics } from '../../src/runner/metrics.js';
 
 const config = parseRunnerConfig({
@@ -139,5 +140,171 @@ describe('data plane protocol (DataPlaneCore behind DataPlaneClient)', () => {
     client.closeListeners();
     expect(await client.waitIdle(1000)).toBe(0);
     await until('the listener to go', () => !client.local('ns/alice')?.listening);
+  });
+});
+
+describe('incremental sync and state reports', () => {
+  const cores: DataPlaneCore[] = [];
+  const startCore = (reports: Extract<Report, { type: 'state' }>[]) => {
+    const core = new DataPlaneCore(config, {
+      log: silentLogger(),
+      clock: systemClock,
+      post: (r) => {
+        if (r.type === 'state') reports.push(r);
+      },
+    });
+    cores.push(core);
+    return core;
+  };
+  afterEach(() => {
+    for (const core of cores.splice(0)) core.handle({ type: 'request', id: 1, op: 'close' });
+  });
+  const spec = (key: string, port: number, targetPort = 1) => ({
+    key,
+    port,
+    target: { host: '127.0.0.1', port: targetPort },
+  });
+  const forwards = (local: ReturnType<typeof spec>[]): DesiredForwards => ({
+    local,
+    remote: [],
+    conflicts: new Map(),
+    refused: new Map(),
+    servers: new Map(),
+  });
+
+  it('sends only what changed since the previous sync, and nothing when nothing did', () => {
+    const sent: Command[] = [];
+    const client = new DataPlaneClient(
+      { send: (c) => sent.push(c), onReport: () => undefined, terminate: async () => undefined },
+      { metrics: createMetrics(() => undefined), mark: () => undefined },
+    );
+    client.sync(forwards([spec('ns/a', 1001), spec('ns/b', 1002), spec('ns/c', 1003)]), false);
+    client.sync(forwards([spec('ns/a', 1001), spec('ns/b', 1002), spec('ns/c', 1003)]), false);
+    client.sync(forwards([spec('ns/a', 1001), spec('ns/b', 1002, 2)]), false);
+    client.sync(forwards([spec('ns/a', 1001)]), true);
+    expect(sent).toEqual([
+      {
+        type: 'sync',
+        local: {
+          set: {
+            'ns/a': spec('ns/a', 1001),
+            'ns/b': spec('ns/b', 1002),
+            'ns/c': spec('ns/c', 1003),
+          },
+          removed: [],
+        },
+        remote: { set: {}, removed: [] },
+        probes: {
+          set: {
+            'ns/a': { host: '127.0.0.1', port: 1 },
+            'ns/b': { host: '127.0.0.1', port: 1 },
+            'ns/c': { host: '127.0.0.1', port: 1 },
+          },
+          removed: [],
+        },
+      },
+      {
+        type: 'sync',
+        local: { set: { 'ns/b': spec('ns/b', 1002, 2) }, removed: ['ns/c'] },
+        remote: { set: {}, removed: [] },
+        probes: { set: { 'ns/b': { host: '127.0.0.1', port: 2 } }, removed: ['ns/c'] },
+      },
+      // Draining: the listeners stay; the probes follow.
+      {
+        type: 'sync',
+        local: undefined,
+        remote: { set: {}, removed: [] },
+        probes: { set: {}, removed: ['ns/b'] },
+      },
+    ]);
+  });
+
+  it('reports the state of the keys that changed, not of every forward', async () => {
+    const reports: Extract<Report, { type: 'state' }>[] = [];
+    const core = startCore(reports);
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
+    const keys = ports.map((_, i) => `ns/s-${i}`);
+    const set = Object.fromEntries(keys.map((k, i) => [k, spec(k, ports[i]!)]));
+    core.handle({
+      type: 'sync',
+      local: { set, removed: [] },
+      remote: { set: {}, removed: [] },
+      probes: { set: {}, removed: [] },
+    });
+    const listening = new Set<string>();
+    await until('every listener', () => {
+      for (const r of reports)
+        for (const [k, s] of Object.entries(r.patch.local.set)) if (s.listening) listening.add(k);
+      return listening.size === keys.length;
+    });
+    await new Promise((r) => setImmediate(r));
+    const before = reports.length;
+
+    // One forward retargeted, one removed: the next report names those two and no other, and
+    // only their states are read to build it.
+    const read = jest.spyOn(LocalForwards.prototype, 'state');
+    const moved = spec('ns/s-0', ports[0]!, 2);
+    core.handle({
+      type: 'sync',
+      local: { set: { 'ns/s-0': moved }, removed: ['ns/s-1'] },
+      remote: { set: {}, removed: [] },
+      probes: { set: {}, removed: [] },
+    });
+    await until('the report', () => reports.length > before);
+    const patch = reports[before]!.patch;
+    expect(Object.keys(patch.local.set)).toEqual(['ns/s-0']);
+    expect(patch.local.set['ns/s-0']).toMatchObject({ target: moved.target, listening: true });
+    expect(patch.local.removed).toEqual(['ns/s-1']);
+    expect(read.mock.calls.map((c) => c[0]).sort()).toEqual(['ns/s-0', 'ns/s-1']);
+    read.mockRestore();
+
+    // A sync that changes nothing observable sends no report at all.
+    core.handle({
+      type: 'sync',
+      local: { set: { 'ns/s-0': moved }, removed: [] },
+      remote: { set: {}, removed: [] },
+      probes: { set: {}, removed: [] },
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(reports.length).toBe(before + 1);
+
+    core.handle({ type: 'closeListeners' });
+    await until('the closing report', () => reports.length > before + 1);
+    expect(reports[before + 1]!.patch.local.removed.sort()).toEqual(
+      keys.filter((k) => k !== 'ns/s-1').sort(),
+    );
+  });
+
+  it('moves ports between forwards in one sync', async () => {
+    const reports: Extract<Report, { type: 'state' }>[] = [];
+    const core = startCore(reports);
+    const [p1, p2] = [await freePort(), await freePort()];
+    const latest = () => {
+      const local: Record<string, { port: number; listening: boolean; error?: string }> = {};
+      for (const r of reports) Object.assign(local, r.patch.local.set);
+      return local;
+    };
+    const sync = (a: number, b: number) =>
+      core.handle({
+        type: 'sync',
+        local: { set: { 'ns/a': spec('ns/a', a), 'ns/b': spec('ns/b', b) }, removed: [] },
+        remote: { set: {}, removed: [] },
+        probes: { set: {}, removed: [] },
+      });
+    sync(p1, p2);
+    await until(
+      'both listeners',
+      () => latest()['ns/a']?.listening === true && latest()['ns/b']?.listening === true,
+    );
+    sync(p2, p1);
+    await until(
+      'both listeners on swapped ports',
+      () =>
+        latest()['ns/a']?.port === p2 &&
+        latest()['ns/a']?.listening === true &&
+        latest()['ns/b']?.port === p1 &&
+        latest()['ns/b']?.listening === true,
+    );
+    expect(Object.values(latest()).filter((s) => s.error)).toEqual([]);
   });
 });

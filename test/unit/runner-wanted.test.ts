@@ -39,13 +39,13 @@ describe('wantedServerConditions', () => {
   it.each<[string, Partial<ServerView>, [string, string], [string, string]]>([
     [
       'forwarding and reachable',
-      { local: listening, probe: { reachable: true, message: 'ok', at: 0 } },
+      { local: listening, probe: { reachable: true, message: 'ok' } },
       ['True', 'Forwarding'],
       ['True', 'Reachable'],
     ],
     [
       'target refused',
-      { local: listening, probe: { reachable: false, message: 'refused', at: 0 } },
+      { local: listening, probe: { reachable: false, message: 'refused' } },
       ['True', 'Forwarding'],
       ['False', 'Unreachable'],
     ],
