@@ -25,6 +25,7 @@
 // the phase until all are Ready).
 // Progress on stderr; the table on stdout.
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -93,14 +94,30 @@ async function reconcileCounts(port) {
   return counts;
 }
 
-async function answers(host, port, timeoutMs = 2000) {
-  try {
-    const res = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = await res.json();
-    return res.ok && body.target === 'compute';
-  } catch {
-    return false;
-  }
+/**
+ * One HTTP request to the target through a runner port, on a connection of its own that closes
+ * after the answer (a sweep over N ports must not leave N keep-alive connections, each an open
+ * SSH channel and a TCP connection on the jump node, behind it).
+ */
+function answers(host, port, timeoutMs = 2000) {
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => {
+        try {
+          resolve(res.statusCode === 200 && JSON.parse(body).target === 'compute');
+        } catch {
+          resolve(false);
+        }
+      });
+      res.on('error', () => resolve(false));
+    });
+    const timer = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', () => resolve(false));
+  });
 }
 
 /**
