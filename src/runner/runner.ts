@@ -20,6 +20,7 @@ import { createMetrics, type RunnerMetrics } from './metrics.js';
 import { buildReporting } from './reporting.js';
 import { RestartTracker } from './restart.js';
 import { sessionEvents } from './session-events.js';
+import { SpacedTask } from './spaced-task.js';
 import { JUMP_NODE_KEY } from './status.js';
 import { readKeyFile, watchKeyFile, type PrivateKeyFile } from './key-file.js';
 import { startWatch } from './watch.js';
@@ -97,24 +98,27 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
 
   // Status of a changed object is computed after the reconcile that follows the change, so it
   // never describes the forwards as they were before it.
-  let scheduled = false;
   const toMark = new Set<string>();
-  const reconcileSoon = (...keys: string[]) => {
-    for (const k of keys) toMark.add(k);
-    if (scheduled || closed) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
+  let markAllAfter = false;
+  const reconciler = new SpacedTask(
+    () => {
       if (closed) return;
       reconcile();
+      if (markAllAfter) markAll();
+      markAllAfter = false;
       for (const k of toMark) queue.mark(k);
       toMark.clear();
-    });
+    },
+    { clock },
+  );
+  const reconcileSoon = (...keys: string[]) => {
+    for (const k of keys) toMark.add(k);
+    if (!closed) reconciler.request();
   };
   // Each ForwardedServer's forwardInputs as the watch last delivered it.
   const inputs = new Map<string, string>();
   // After a reconcile already scheduled, so that status follows the forwards it describes.
-  const markSoon = (key: string) => (scheduled ? toMark.add(key) : queue.mark(key));
+  const markSoon = (key: string) => (reconciler.pending() ? toMark.add(key) : queue.mark(key));
   // The key file as last read; read again when its directory changes and when the session
   // goes down (a reconnect then uses the current key). A change reconfigures the session.
   let key: PrivateKeyFile | undefined;
@@ -161,8 +165,8 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
         else reconcileSoon(...(fs ? [key] : []));
       },
       synced: () => {
+        markAllAfter = true;
         reconcileSoon();
-        setImmediate(markAll);
       },
       resync: () => {
         void refreshKey();
@@ -239,6 +243,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps): Promi
     async close() {
       if (closed) return;
       closed = true;
+      reconciler.cancel();
       queue.stop();
       stopKeyWatch();
       await watch.stop();
