@@ -1,0 +1,296 @@
+#!/usr/bin/env node
+// Where the runner's memory goes with many ForwardedServers: a real runner process (`node
+// dist/cli.js runner`) against a local API server and an sshd jump node on loopback, measured at
+// each of several server counts in one run (the differences give the cost per server):
+//   - RSS of the runner process;
+//   - V8 heap used of its main thread (control plane: informers, status queue) and of its
+//     data-plane worker thread, each read inside that thread (bench/heap-stats.cjs);
+//   - the rest, RSS - both heaps: native memory (sockets, listeners, ssh2, malloc, code);
+//   - the anchor: bytes per ForwardedServer of a bare informer cache in this process, as the
+//     API returns the objects, and without metadata.managedFields.
+// The ForwardedServers look like the operator's: a spec, then a status written by the operator's
+// field manager (phase, url, conditions, progress events), then the runner's own conditions.
+//
+// Usage: npm run build && node bench/runner-memory.mjs [--servers 1000,3000] [--settle 30]
+//          [--root DIR] (a built checkout whose runner is measured, e.g. main's)
+//          [--runner-env K=V,K=V] [--heap-snapshots] (one per thread at the last count)
+// Progress on stderr; a Markdown table on stdout.
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import http from 'node:http';
+import { execFile } from 'node:child_process';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort, startControlPlane } from '../dist/dev/control-plane.js';
+import { startSshd } from '../dist/dev/sshd.js';
+import { loadKubeConfig, makeClients } from '../dist/kube/client.js';
+import { makeSupervisedInformer } from '../dist/kube/informer.js';
+import { createLogger } from '../dist/log.js';
+import { log, sleep, start, stopAll, textArg } from './lib.mjs';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc');
+const execFileP = promisify(execFile);
+const COUNTS = (textArg('servers') ?? '1000,3000').split(',').map(Number);
+const SETTLE_MS = Number(textArg('settle') ?? 30) * 1000;
+const ROOT = resolve(textArg('root') ?? new URL('..', import.meta.url).pathname);
+const SNAPSHOTS = process.argv.includes('--heap-snapshots');
+const RUNNER_ENV = Object.fromEntries(
+  (textArg('runner-env') ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
+const API = 'forward.hub.jupyter.org/v1alpha1';
+const NS = 'mem';
+const JN = 'mem';
+const PRELOAD = new URL('./heap-stats.cjs', import.meta.url).pathname;
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+const mib = (b) => b / 2 ** 20;
+
+function rssMiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) / 1024;
+}
+
+async function metric(runner, name) {
+  const line0 = runner.output.split('\n').find((l) => l.includes('Serving health'));
+  if (!line0) return undefined;
+  const port = Number(/"port":(\d+)/.exec(line0)[1]);
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
+  if (!res) return undefined;
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(name));
+  return line ? Number(line.split(' ').pop()) : undefined;
+}
+
+const sshd = await startSshd({ logLevel: 'ERROR' });
+const target = http.createServer((_, res) => res.end('ok\n'));
+await new Promise((r) => target.listen(0, '127.0.0.1', r));
+const targetPort = target.address().port;
+const cp = await startControlPlane({ controllerManager: false });
+const kubectl = (...args) =>
+  execFileP(join(cp.binDir, 'kubectl'), [`--kubeconfig=${cp.kubeconfigPath}`, ...args]);
+await kubectl('apply', '--server-side', '-k', join(ROOT, 'crds'));
+await kubectl('wait', '--for=condition=Established', 'crd', '--all');
+const kc = loadKubeConfig(cp.kubeconfigPath);
+const c = makeClients(kc);
+await c.core.createNamespace({ body: { metadata: { name: NS } } });
+const keyFile = join(mkdtempSync(join(tmpdir(), 'jfo-runner-memory-')), 'ssh-privatekey');
+writeFileSync(keyFile, sshd.clientPrivateKey, { mode: 0o600 });
+await c.jumpNodes.create(NS, {
+  apiVersion: API,
+  kind: 'JumpNode',
+  metadata: { name: JN, namespace: NS },
+  spec: {
+    host: '127.0.0.1',
+    port: sshd.port,
+    username: 'root',
+    privateKeySecretRef: { name: 'key' },
+    hostKeys: [sshd.hostPublicKey],
+    targetPolicy: { allowedCIDRs: ['127.0.0.1/32'] },
+  },
+});
+// Runner ports on an address of their own: no other run on this machine listens there.
+const listenHost = `127.91.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
+
+let created = 0;
+async function createServers(upTo) {
+  const one = async (i) => {
+    const name = `jupyter-u${i}`;
+    await c.forwardedServers.create(NS, {
+      apiVersion: API,
+      kind: 'ForwardedServer',
+      metadata: { name, namespace: NS, labels: { 'hub.jupyter.org/username': `u${i}` } },
+      spec: {
+        user: { name: `u${i}`, id: i },
+        startId: `${i}`.padStart(32, '0'),
+        jumpNodeRef: { name: JN },
+        target: { host: '127.0.0.1', port: targetPort },
+      },
+    });
+    const now = new Date().toISOString();
+    const cond = (type, reason, message) => ({
+      type,
+      status: 'True',
+      reason,
+      message,
+      lastTransitionTime: now,
+      observedGeneration: 1,
+    });
+    await c.forwardedServers.applyStatus(
+      NS,
+      name,
+      API,
+      'ForwardedServer',
+      {
+        phase: 'Ready',
+        runnerPort: 20000 + i,
+        serviceName: name,
+        url: `http://${name}.${NS}.svc:8888`,
+        conditions: [
+          cond('PortAllocated', 'Allocated', `Runner port ${20000 + i} on JumpNode ${JN}`),
+          cond('ServiceReady', 'Created', `Service ${name} targets the runner of JumpNode ${JN}`),
+          cond('Ready', 'Ready', 'The server answers through the tunnel'),
+        ],
+        events: [
+          { progress: 10, message: `Requested a tunnel through JumpNode ${JN}` },
+          { progress: 50, message: `Runner port ${20000 + i} allocated; creating Service ${name}` },
+          { progress: 100, message: `Server ready at http://${name}.${NS}.svc:8888` },
+        ],
+        observedGeneration: 1,
+      },
+      'jupyterhub-forward-operator',
+    );
+  };
+  const todo = Array.from({ length: upTo - created }, (_, j) => created + j);
+  for (let i = 0; i < todo.length; i += 50) await Promise.all(todo.slice(i, i + 50).map(one));
+  created = upTo;
+}
+
+/** Bytes per cached ForwardedServer in a bare informer of this process (after a full GC). */
+async function informerCost(transform) {
+  const used = () => (gc(), gc(), process.memoryUsage().heapUsed);
+  const before = used();
+  const inf = makeSupervisedInformer(kc, {
+    name: 'ForwardedServer',
+    path: c.forwardedServers.path(NS),
+    list: () => c.forwardedServers.list(NS),
+    log: createLogger('error', {}),
+    ...(transform ? { transform } : {}),
+  });
+  await inf.start();
+  const n = inf.list().length;
+  const after = used();
+  const one = inf.list()[0];
+  await inf.stop();
+  return { n, bytes: (after - before) / n, json: JSON.stringify(one).length, object: one };
+}
+
+async function measureRunner(n) {
+  const dir = mkdtempSync(join(tmpdir(), 'jfo-runner-memory-stats-'));
+  const runner = start(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'runner'], {
+    env: {
+      PATH: process.env.PATH,
+      NODE_OPTIONS: `--require=${PRELOAD}`,
+      JFO_HEAP_STATS_DIR: dir,
+      KUBECONFIG: cp.kubeconfigPath,
+      JFO_NAMESPACE: NS,
+      JFO_JUMPNODE: JN,
+      JFO_POD_NAME: `${JN}-bench`,
+      JFO_HTTP_PORT: '0',
+      JFO_HTTP_HOST: '127.0.0.1',
+      JFO_LISTEN_HOST: listenHost,
+      JFO_LOG_LEVEL: 'info',
+      JFO_PRIVATE_KEY_FILE: keyFile,
+      ...RUNNER_ENV,
+    },
+  });
+  let peak = 0;
+  let listening;
+  for (let i = 0; i < 1200; i++) {
+    await sleep(500);
+    if (runner.exitCode !== null) throw new Error(`runner exited: ${runner.output.slice(-2000)}`);
+    peak = Math.max(peak, rssMiB(runner.pid));
+    listening = await metric(runner, 'jfo_runner_forwards{state="listening"}');
+    if (listening === n) break;
+  }
+  const readyAt = performance.now();
+  while (performance.now() - readyAt < SETTLE_MS) {
+    await sleep(1000);
+    peak = Math.max(peak, rssMiB(runner.pid));
+  }
+  await sleep(2500); // a fresh heap-stats file from every thread
+  const rss = rssMiB(runner.pid);
+  const threads = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+  const main = threads.find((t) => t.isMainThread);
+  const workers = threads.filter((t) => !t.isMainThread);
+  if (SNAPSHOTS && n === COUNTS[COUNTS.length - 1]) {
+    writeFileSync(join(dir, 'snapshot'), '');
+    for (
+      let i = 0;
+      i < 240 && readdirSync(dir).filter((f) => f.endsWith('.done')).length < threads.length;
+      i++
+    )
+      await sleep(500);
+    log(`heap snapshots in ${dir}`);
+  }
+  runner.kill('SIGKILL');
+  await new Promise((r) =>
+    runner.exitCode !== null || runner.signalCode ? r() : runner.once('exit', r),
+  );
+  const heap = (t) => (t ? mib(t.heap.used_heap_size) : NaN);
+  const r = {
+    n,
+    listening,
+    rss,
+    peak,
+    mainHeap: heap(main),
+    mainHeapTotal: main ? mib(main.heap.total_heap_size) : NaN,
+    workerHeap: workers.reduce((s, t) => s + heap(t), 0),
+    workerHeapTotal: workers.reduce((s, t) => s + mib(t.heap.total_heap_size), 0),
+    external: main ? mib(main.memoryUsage.external + main.memoryUsage.arrayBuffers) : NaN,
+    workers: workers.length,
+    load: load(),
+  };
+  r.native = r.rss - r.mainHeapTotal - r.workerHeapTotal;
+  log(`runner with ${n}: ${JSON.stringify(r)}`);
+  return r;
+}
+
+try {
+  log(`runner of ${ROOT}; ${cpus().length} CPUs, Node ${process.version}; load ${load()}`);
+  const results = [];
+  let cache;
+  for (const n of COUNTS) {
+    await createServers(n);
+    log(`${n} ForwardedServers created; load ${load()}`);
+    results.push(await measureRunner(n));
+  }
+  // The runner has written its conditions by now: the objects are as large as they get.
+  const full = await informerCost(undefined);
+  const trimmed = await informerCost((o) => {
+    delete o.metadata.managedFields;
+    return o;
+  });
+  cache = { full, trimmed };
+  const mf = JSON.stringify(full.object.metadata.managedFields ?? []).length;
+  const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+  const rows = [
+    `| runner of ${ROOT} | ${results.map((r) => `${r.n} servers`).join(' | ')} | per server (last - first) |`,
+    `|---|${results.map(() => '---|').join('')}---|`,
+  ];
+  const first = results[0];
+  const last = results[results.length - 1];
+  const dn = last.n - first.n;
+  const row = (label, fn) =>
+    rows.push(
+      `| ${label} | ${results.map((r) => f(fn(r))).join(' | ')} | ${dn ? f(((fn(last) - fn(first)) * 2 ** 20) / dn, 0) + ' B' : ''} |`,
+    );
+  row('RSS at rest, MiB', (r) => r.rss);
+  row('RSS peak, MiB', (r) => r.peak);
+  row('main thread JS heap used, MiB', (r) => r.mainHeap);
+  row('main thread JS heap total, MiB', (r) => r.mainHeapTotal);
+  row('data-plane worker JS heap used, MiB', (r) => r.workerHeap);
+  row('data-plane worker JS heap total, MiB', (r) => r.workerHeapTotal);
+  row('native (RSS - both heaps total), MiB', (r) => r.native);
+  row('main thread external + array buffers, MiB', (r) => r.external);
+  console.log(rows.join('\n'));
+  console.log(
+    `\nload per count: ${results.map((r) => `${r.n}: ${r.load}`).join('; ')}\n` +
+      `anchor, one informer cache in this process (${full.n} objects): ` +
+      `${f(full.bytes, 0)} B per ForwardedServer as listed (JSON ${full.json} B, of which managedFields ${mf} B); ` +
+      `${f(trimmed.bytes, 0)} B without managedFields (${f(full.bytes / trimmed.bytes, 2)}x less)`,
+  );
+} finally {
+  stopAll();
+  target.close();
+  await cp.stop();
+  await sshd.stop();
+}
