@@ -17,13 +17,13 @@
 // Progress on stderr; a Markdown table on stdout.
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { execFile } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, startControlPlane } from '../dist/dev/control-plane.js';
+import { startControlPlane } from '../dist/dev/control-plane.js';
 import { startSshd } from '../dist/dev/sshd.js';
 import { loadKubeConfig, makeClients } from '../dist/kube/client.js';
 import { makeSupervisedInformer } from '../dist/kube/informer.js';
@@ -247,7 +247,6 @@ async function measureRunner(n) {
 try {
   log(`runner of ${ROOT}; ${cpus().length} CPUs, Node ${process.version}; load ${load()}`);
   const results = [];
-  let cache;
   for (const n of COUNTS) {
     await createServers(n);
     log(`${n} ForwardedServers created; load ${load()}`);
@@ -259,7 +258,6 @@ try {
     delete o.metadata.managedFields;
     return o;
   });
-  cache = { full, trimmed };
   const mf = JSON.stringify(full.object.metadata.managedFields ?? []).length;
   const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
   const rows = [
