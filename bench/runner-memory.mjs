@@ -13,7 +13,9 @@
 //
 // Usage: npm run build && node bench/runner-memory.mjs [--servers 1000,3000] [--settle 30]
 //          [--root DIR] (a built checkout whose runner is measured, e.g. main's)
-//          [--runner-env K=V,K=V] [--heap-snapshots] (one per thread at the last count)
+//          [--runner-env K=V,K=V] (added to the runner's environment, which has MALLOC_ARENA_MAX=2
+//          as the runner Deployment sets it; NODE_OPTIONS is appended to the preload's)
+//          [--heap-snapshots] (one per thread at the last count)
 // Progress on stderr; a Markdown table on stdout.
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -176,7 +178,6 @@ async function measureRunner(n) {
   const runner = start(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'runner'], {
     env: {
       PATH: process.env.PATH,
-      NODE_OPTIONS: `--require=${PRELOAD}`,
       JFO_HEAP_STATS_DIR: dir,
       KUBECONFIG: cp.kubeconfigPath,
       JFO_NAMESPACE: NS,
@@ -187,7 +188,10 @@ async function measureRunner(n) {
       JFO_LISTEN_HOST: listenHost,
       JFO_LOG_LEVEL: 'info',
       JFO_PRIVATE_KEY_FILE: keyFile,
+      // As the runner Deployment sets it (src/resources/runner.ts).
+      MALLOC_ARENA_MAX: '2',
       ...RUNNER_ENV,
+      NODE_OPTIONS: `--require=${PRELOAD} ${RUNNER_ENV.NODE_OPTIONS ?? ''}`.trim(),
     },
   });
   let peak = 0;
@@ -253,7 +257,7 @@ try {
     results.push(await measureRunner(n));
   }
   // The runner has written its conditions by now: the objects are as large as they get.
-  const full = await informerCost(undefined);
+  const full = await informerCost((o) => o);
   const trimmed = await informerCost((o) => {
     delete o.metadata.managedFields;
     return o;
@@ -271,6 +275,7 @@ try {
     rows.push(
       `| ${label} | ${results.map((r) => f(fn(r))).join(' | ')} | ${dn ? f(((fn(last) - fn(first)) * 2 ** 20) / dn, 0) + ' B' : ''} |`,
     );
+  rows[0] = rows[0].replace('|', `| ${JSON.stringify(RUNNER_ENV)}`);
   row('RSS at rest, MiB', (r) => r.rss);
   row('RSS peak, MiB', (r) => r.peak);
   row('main thread JS heap used, MiB', (r) => r.mainHeap);
