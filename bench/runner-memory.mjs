@@ -210,11 +210,24 @@ async function measureRunner(n) {
   }
   await sleep(2500); // a fresh heap-stats file from every thread
   const rss = rssMiB(runner.pid);
-  const threads = readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+  const read = (suffix) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith(suffix) && (suffix === '.gc.json' || !f.endsWith('.gc.json')))
+      .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+  const threads = read('.json');
   const main = threads.find((t) => t.isMainThread);
   const workers = threads.filter((t) => !t.isMainThread);
+  // Then the live part: each thread collects its garbage once (heap-stats.cjs).
+  writeFileSync(join(dir, 'gc'), '');
+  let live = [];
+  for (let i = 0; i < 60 && live.length < threads.length; i++) {
+    await sleep(500);
+    live = read('.gc.json');
+  }
+  await sleep(1000);
+  const rssLive = rssMiB(runner.pid);
+  const liveMain = live.find((t) => t.isMainThread);
+  const liveWorkers = live.filter((t) => !t.isMainThread);
   if (SNAPSHOTS && n === COUNTS[COUNTS.length - 1]) {
     writeFileSync(join(dir, 'snapshot'), '');
     for (
@@ -241,6 +254,12 @@ async function measureRunner(n) {
     workerHeapTotal: workers.reduce((s, t) => s + mib(t.heap.total_heap_size), 0),
     external: main ? mib(main.memoryUsage.external + main.memoryUsage.arrayBuffers) : NaN,
     workers: workers.length,
+    rssLive,
+    mainLive: heap(liveMain),
+    workerLive: liveWorkers.reduce((s, t) => s + heap(t), 0),
+    externalLive: liveMain
+      ? mib(liveMain.memoryUsage.external + liveMain.memoryUsage.arrayBuffers)
+      : NaN,
     load: load(),
   };
   r.native = r.rss - r.mainHeapTotal - r.workerHeapTotal;
@@ -284,6 +303,10 @@ try {
   row('data-plane worker JS heap total, MiB', (r) => r.workerHeapTotal);
   row('native (RSS - both heaps total), MiB', (r) => r.native);
   row('main thread external + array buffers, MiB', (r) => r.external);
+  row('after a full GC in each thread: RSS, MiB', (r) => r.rssLive);
+  row('after a full GC: main thread JS heap used (live), MiB', (r) => r.mainLive);
+  row('after a full GC: worker JS heap used (live), MiB', (r) => r.workerLive);
+  row('after a full GC: main thread external + array buffers, MiB', (r) => r.externalLive);
   console.log(rows.join('\n'));
   console.log(
     `\nload per count: ${results.map((r) => `${r.n}: ${r.load}`).join('; ')}\n` +
