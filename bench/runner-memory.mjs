@@ -252,14 +252,12 @@ async function measureRunner(n) {
     mainHeapTotal: main ? mib(main.heap.total_heap_size) : NaN,
     workerHeap: workers.reduce((s, t) => s + heap(t), 0),
     workerHeapTotal: workers.reduce((s, t) => s + mib(t.heap.total_heap_size), 0),
-    external: main ? mib(main.memoryUsage.external + main.memoryUsage.arrayBuffers) : NaN,
+    external: main ? mib(main.memoryUsage.external) : NaN,
     workers: workers.length,
     rssLive,
     mainLive: heap(liveMain),
     workerLive: liveWorkers.reduce((s, t) => s + heap(t), 0),
-    externalLive: liveMain
-      ? mib(liveMain.memoryUsage.external + liveMain.memoryUsage.arrayBuffers)
-      : NaN,
+    externalLive: liveMain ? mib(liveMain.memoryUsage.external) : NaN,
     load: load(),
   };
   r.native = r.rss - r.mainHeapTotal - r.workerHeapTotal;
@@ -302,11 +300,11 @@ try {
   row('data-plane worker JS heap used, MiB', (r) => r.workerHeap);
   row('data-plane worker JS heap total, MiB', (r) => r.workerHeapTotal);
   row('native (RSS - both heaps total), MiB', (r) => r.native);
-  row('main thread external + array buffers, MiB', (r) => r.external);
+  row('main thread external memory (array buffers included), MiB', (r) => r.external);
   row('after a full GC in each thread: RSS, MiB', (r) => r.rssLive);
   row('after a full GC: main thread JS heap used (live), MiB', (r) => r.mainLive);
   row('after a full GC: worker JS heap used (live), MiB', (r) => r.workerLive);
-  row('after a full GC: main thread external + array buffers, MiB', (r) => r.externalLive);
+  row('after a full GC: main thread external memory, MiB', (r) => r.externalLive);
   console.log(rows.join('\n'));
   console.log(
     `\nload per count: ${results.map((r) => `${r.n}: ${r.load}`).join('; ')}\n` +
