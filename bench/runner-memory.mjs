@@ -55,6 +55,12 @@ const load = () =>
     .join(' ');
 const mib = (b) => b / 2 ** 20;
 
+/** User + system CPU seconds of a process so far. */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ)
+}
+
 function rssMiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m[1]) / 1024;
@@ -204,12 +210,14 @@ async function measureRunner(n) {
     if (listening === n) break;
   }
   const readyAt = performance.now();
+  const cpuToListen = cpuSeconds(runner.pid);
   while (performance.now() - readyAt < SETTLE_MS) {
     await sleep(1000);
     peak = Math.max(peak, rssMiB(runner.pid));
   }
   await sleep(2500); // a fresh heap-stats file from every thread
   const rss = rssMiB(runner.pid);
+  const cpu = cpuSeconds(runner.pid);
   const read = (suffix) =>
     readdirSync(dir)
       .filter((f) => f.endsWith(suffix) && (suffix === '.gc.json' || !f.endsWith('.gc.json')))
@@ -254,6 +262,8 @@ async function measureRunner(n) {
     workerHeapTotal: workers.reduce((s, t) => s + mib(t.heap.total_heap_size), 0),
     external: main ? mib(main.memoryUsage.external) : NaN,
     workers: workers.length,
+    cpuToListen,
+    cpu,
     rssLive,
     mainLive: heap(liveMain),
     workerLive: liveWorkers.reduce((s, t) => s + heap(t), 0),
@@ -293,6 +303,8 @@ try {
       `| ${label} | ${results.map((r) => f(fn(r))).join(' | ')} | ${dn ? f(((fn(last) - fn(first)) * 2 ** 20) / dn, 0) + ' B' : ''} |`,
     );
   rows[0] = rows[0].replace('|', `| ${JSON.stringify(RUNNER_ENV)}`);
+  row('runner CPU s from start until all listen', (r) => r.cpuToListen);
+  row('runner CPU s from start until measured at rest', (r) => r.cpu);
   row('RSS at rest, MiB', (r) => r.rss);
   row('RSS peak, MiB', (r) => r.peak);
   row('main thread JS heap used, MiB', (r) => r.mainHeap);
