@@ -298,10 +298,13 @@ try {
   const first = results[0];
   const last = results[results.length - 1];
   const dn = last.n - first.n;
-  const row = (label, fn) =>
-    rows.push(
-      `| ${label} | ${results.map((r) => f(fn(r))).join(' | ')} | ${dn ? f(((fn(last) - fn(first)) * 2 ** 20) / dn, 0) + ' B' : ''} |`,
-    );
+  // Per server: bytes for MiB rows, milliseconds for CPU-second rows.
+  const row = (label, fn) => {
+    const cpuRow = label.includes('CPU s');
+    const per = (fn(last) - fn(first)) / dn;
+    const perText = cpuRow ? `${f(per * 1000, 2)} ms` : `${f(per * 2 ** 20, 0)} B`;
+    rows.push(`| ${label} | ${results.map((r) => f(fn(r))).join(' | ')} | ${dn ? perText : ''} |`);
+  };
   rows[0] = rows[0].replace('|', `| ${JSON.stringify(RUNNER_ENV)}`);
   row('runner CPU s from start until all listen', (r) => r.cpuToListen);
   row('runner CPU s from start until measured at rest', (r) => r.cpu);
