@@ -8,7 +8,10 @@
 //     it builds a fresh ListWatch, re-lists, and reports objects that vanished meanwhile as
 //     deletions;
 //   - calls `onResync` every `resyncMs` so consumers can re-enqueue every cached object
-//     (level-triggered: a missed event is repaired by the next resync).
+//     (level-triggered: a missed event is repaired by the next resync);
+//   - passes every listed or watched object through `transform` before it is cached or handed to
+//     a handler; by default that drops metadata.managedFields, which no consumer reads and which
+//     is the largest part of an object written by several field managers.
 // Handlers registered with on() must not throw; an exception is caught and logged, never left
 // to become an unhandled rejection inside client-node.
 import {
@@ -41,6 +44,37 @@ export interface InformerOptions<T extends KubernetesObject> {
   backoff?: { initialMs: number; maxMs: number };
   onResync?: () => void;
   onRestart?: (reason: string) => void;
+  /**
+   * Trims an object before it is cached and handed to handlers (it may change and return the
+   * object it is given, which nothing else holds). It must keep metadata.name, namespace and
+   * resourceVersion, and every field a consumer of this informer reads. Default:
+   * dropManagedFields.
+   */
+  transform?: (obj: T) => T;
+}
+
+/** The default transform: the object without metadata.managedFields. */
+export function dropManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+  return obj;
+}
+
+/** A Watch whose ADDED, MODIFIED and DELETED objects pass through `transform` first. */
+function transformingWatch<T extends KubernetesObject>(
+  watch: Watch,
+  transform: (obj: T) => T,
+): Watch {
+  const objectEvents = new Set(['ADDED', 'MODIFIED', 'DELETED']);
+  return {
+    watch: (path, params, callback, done) =>
+      watch.watch(
+        path,
+        params,
+        (phase, obj, raw) =>
+          callback(phase, objectEvents.has(phase) ? transform(obj as T) : obj, raw),
+        done,
+      ),
+  } as Watch;
 }
 
 export interface SupervisedInformer<T extends KubernetesObject> {
@@ -69,6 +103,7 @@ export function makeSupervisedInformer<T extends KubernetesObject>(
   const path = `${opts.path}${sep}timeoutSeconds=${watchTimeout}&allowWatchBookmarks=true`;
   const handlers: Record<InformerEvent, Handler<T>[]> = { add: [], update: [], delete: [] };
   const log = opts.log;
+  const transform = opts.transform ?? dropManagedFields;
 
   let current: ListWatch<T> | undefined;
   let stopped = true;
@@ -99,6 +134,7 @@ export function makeSupervisedInformer<T extends KubernetesObject>(
   const build = (previous: readonly T[]): ListWatch<T> => {
     const listFn: ListPromise<T> = async () => {
       const list = await opts.list();
+      list.items = list.items.map(transform);
       const fresh = new Set(list.items.map(keyOf));
       for (const old of previous) if (!fresh.has(keyOf(old))) emit('delete', old);
       previous = [];
@@ -112,7 +148,7 @@ export function makeSupervisedInformer<T extends KubernetesObject>(
     };
     const lw = new ListWatch<T>(
       path,
-      new Watch(kc),
+      transformingWatch(new Watch(kc), transform),
       listFn,
       false,
       opts.labelSelector,

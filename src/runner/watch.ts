@@ -2,6 +2,8 @@
 // through a supervised informer. The runner's Role allows the JumpNode only by name
 // (resourceNames), so it is listed and watched with the field selector metadata.name=<name>.
 // The key Secret is not read through the API: it is a volume (key-file.ts).
+// The ForwardedServer cache holds what the runner reads (metadata, spec, status.runnerPort and
+// conditions), not the operator's progress events nor managedFields (trimServer).
 import {
   CustomObjectsApi,
   type KubeConfig,
@@ -11,7 +13,7 @@ import {
 import { GROUP, JUMP_NODE, VERSION, type ForwardedServer, type JumpNode } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { Clients } from '../kube/client.js';
-import { makeSupervisedInformer } from '../kube/informer.js';
+import { dropManagedFields, makeSupervisedInformer } from '../kube/informer.js';
 import { errorMessage, type Logger } from '../log.js';
 
 export interface WatchHandlers {
@@ -29,6 +31,21 @@ export interface RunnerWatch {
   server(name: string): ForwardedServer | undefined;
   synced(): boolean;
   stop(): Promise<void>;
+}
+
+/**
+ * A ForwardedServer as the runner caches it: without metadata.managedFields and without the
+ * progress events of its status (status.events, status.terminalEvent), which the runner never
+ * reads. Everything else is kept.
+ */
+export function trimServer<T extends KubernetesObject>(obj: T): T {
+  dropManagedFields(obj);
+  const status = (obj as { status?: Partial<ForwardedServer['status']> }).status;
+  if (status) {
+    delete status.events;
+    delete status.terminalEvent;
+  }
+  return obj;
 }
 
 export function startWatch(
@@ -74,6 +91,7 @@ export function startWatch(
       >,
     log,
     clock,
+    transform: trimServer,
     onResync: () => on.resync(),
   });
   const key = (o: KubernetesObject) => `${namespace}/${o.metadata?.name ?? ''}`;
