@@ -4,7 +4,7 @@
 import type net from 'node:net';
 import type ssh2 from 'ssh2';
 import { CIPHERS, KEX, MACS } from './algorithms.js';
-import type { ConnectionSettings } from './desired.js';
+import type { ConnectionSettings } from './connection-settings.js';
 import { hostKeyAlgorithms, verifyHostKey } from './hostkeys.js';
 
 /**

@@ -20,7 +20,7 @@ import {
   type Patch,
   type Report,
   type StatsDelta,
-} from './dataplane.js';
+} from './dataplane-protocol.js';
 import type { DataPlane } from './dataplane-group.js';
 import type { DesiredForwards } from './desired.js';
 import type { PrivateKeyFile } from './key-file.js';

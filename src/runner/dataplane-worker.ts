@@ -6,7 +6,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../clock.js';
 import { createLineLogger, errorMessage } from '../log-lines.js';
 import type { RunnerConfig } from './config.js';
-import { DataPlaneCore, type Command } from './dataplane.js';
+import { DataPlaneCore } from './dataplane.js';
+import type { Command } from './dataplane-protocol.js';
 
 export interface DataPlaneWorkerData {
   config: RunnerConfig;

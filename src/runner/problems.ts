@@ -1,7 +1,7 @@
 // Why an SSH connection attempt ended, as a condition reason and a message a person can act on.
 // Pure.
 import { errorMessage } from '../log-lines.js';
-import type { ConnectionSettings } from './desired.js';
+import type { ConnectionSettings } from './connection-settings.js';
 
 export interface SessionProblem {
   reason: string;

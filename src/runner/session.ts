@@ -18,7 +18,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { backoffDelay, reconnectPolicy, refusedPolicy } from './backoff.js';
 import { autoCork } from './cork.js';
-import type { ConnectionSettings, SettingsResult } from './desired.js';
+import type { ConnectionSettings, SettingsResult } from './connection-settings.js';
 import { connectConfig } from './connect-config.js';
 import { classify, logFields, type AttemptOutcome, type SessionProblem } from './problems.js';
 

@@ -7,7 +7,7 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import { CIPHERS, KEX, MACS } from '../../src/runner/algorithms.js';
 import { connectConfig } from '../../src/runner/connect-config.js';
-import type { ConnectionSettings } from '../../src/runner/desired.js';
+import type { ConnectionSettings } from '../../src/runner/connection-settings.js';
 import { parseHostKeys } from '../../src/runner/hostkeys.js';
 import { startSshd, type Sshd } from '../harness/sshd.js';
 

@@ -1,6 +1,7 @@
 import ssh2 from 'ssh2';
 import type { ForwardedServer, JumpNode } from '../../src/api/types.js';
-import { connectionSettings, desiredForwards, forwardInputs } from '../../src/runner/desired.js';
+import { connectionSettings } from '../../src/runner/connection-settings.js';
+import { desiredForwards, forwardInputs } from '../../src/runner/desired.js';
 import type { PrivateKeyFile } from '../../src/runner/key-file.js';
 
 const HOST_KEY =

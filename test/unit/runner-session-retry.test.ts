@@ -6,7 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import ssh2 from 'ssh2';
 import { FakeClock } from '../../src/clock.js';
 import { SshSession } from '../../src/runner/session.js';
-import type { ConnectionSettings } from '../../src/runner/desired.js';
+import type { ConnectionSettings } from '../../src/runner/connection-settings.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
