@@ -11,16 +11,8 @@
 //     that report; then 'ready' / 'down' / 'change' are emitted in the order they happened;
 import { EventEmitter } from 'node:events';
 import type { JumpNode } from '../api/types.js';
-import {
-  applyPatch,
-  diffKeys,
-  emptyPatch,
-  emptyState,
-  type Command,
-  type Patch,
-  type Report,
-  type StatsDelta,
-} from './dataplane-protocol.js';
+import { emptyState, type Command, type Report, type StatsDelta } from './dataplane-protocol.js';
+import { applyPatch, diffKeys, emptyPatch, type Patch } from './patch.js';
 import type { DataPlane } from './dataplane-group.js';
 import type { DesiredForwards } from './desired.js';
 import type { PrivateKeyFile } from './key-file.js';

@@ -8,6 +8,7 @@ import type { ListenerState } from './local-forwards.js';
 import type { ProbeResult } from './prober.js';
 import type { RemoteState } from './remote-forwards.js';
 import type { SessionSnapshot } from './session.js';
+import type { Patch } from './patch.js';
 
 export type SessionEvent = 'ready' | 'down' | 'change';
 
@@ -46,12 +47,6 @@ export type Command =
   | { type: 'request'; id: number; op: 'stats' }
   | { type: 'request'; id: number; op: 'close' };
 
-/** Entries to set and keys to delete. */
-export interface Patch<T> {
-  set: Record<string, T>;
-  removed: string[];
-}
-
 export interface StatePatch {
   session: SessionSnapshot;
   local: Patch<ListenerState>;
@@ -68,41 +63,6 @@ export type Report =
       activeConnections: number;
     }
   | { type: 'reply'; id: number; value: number | null };
-
-/**
- * The change of a keyed collection since it was last seen: `sent` holds each key's value as last
- * sent (serialized), `read(key)` its value now (undefined: gone). Compares only `keys`; updates
- * `sent` to the values returned in the patch.
- */
-export function diffKeys<T>(
-  sent: Map<string, string>,
-  keys: Iterable<string>,
-  read: (key: string) => T | undefined,
-): Patch<T> {
-  const patch: Patch<T> = { set: {}, removed: [] };
-  for (const key of keys) {
-    const value = read(key);
-    if (value === undefined) {
-      if (sent.delete(key)) patch.removed.push(key);
-      continue;
-    }
-    const text = JSON.stringify(value);
-    if (sent.get(key) === text) continue;
-    sent.set(key, text);
-    patch.set[key] = value;
-  }
-  return patch;
-}
-
-/** Whether a patch changes nothing. */
-export const emptyPatch = (p: Patch<unknown>): boolean =>
-  p.removed.length === 0 && Object.keys(p.set).length === 0;
-
-/** Applies a patch to a record in place. */
-export function applyPatch<T>(target: Record<string, T>, p: Patch<T>): void {
-  for (const k of p.removed) delete target[k];
-  Object.assign(target, p.set);
-}
 
 export const emptyState = (): DataPlaneState => ({
   session: { phase: 'idle', failures: 0, insecure: false },

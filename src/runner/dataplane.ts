@@ -24,16 +24,14 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { RunnerConfig } from './config.js';
 import { connectionSettings } from './connection-settings.js';
-import {
-  diffKeys,
-  emptyPatch,
-  type Command,
-  type Patch,
-  type Report,
-  type SessionEvent,
-  type StatePatch,
-  type StatsDelta,
+import type {
+  Command,
+  Report,
+  SessionEvent,
+  StatePatch,
+  StatsDelta,
 } from './dataplane-protocol.js';
+import { diffKeys, emptyPatch, type Patch } from './patch.js';
 import { buildForwarding, type Forwarding, type ForwardingStats } from './forwarding.js';
 
 const STATS_MS = 1000;

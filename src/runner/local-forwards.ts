@@ -13,7 +13,7 @@ import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../log-lines.js';
-import type { Patch } from './dataplane-protocol.js';
+import type { Patch } from './patch.js';
 import type { LocalForwardSpec } from './desired.js';
 import { autoCork } from './cork.js';
 import type { SshSession } from './session.js';

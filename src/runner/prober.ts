@@ -8,7 +8,7 @@
 import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { Patch } from './dataplane-protocol.js';
+import type { Patch } from './patch.js';
 import { channelError } from './local-forwards.js';
 import type { SshSession } from './session.js';
 

@@ -12,7 +12,7 @@ import type { HostPort } from '../api/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../log-lines.js';
-import type { Patch } from './dataplane-protocol.js';
+import type { Patch } from './patch.js';
 import type { RemoteForwardSpec } from './desired.js';
 import { autoCork } from './cork.js';
 import { splice, type SpliceResult } from './splice.js';
