@@ -126,8 +126,7 @@ export class DataPlaneCore {
           for (const p of [cmd.local, cmd.remote, cmd.probes]) if (p) this.touch(p);
           break;
         case 'closeListeners':
-          for (const key of local.keys()) this.touched.add(key);
-          local.closeListeners();
+          this.closeListeners();
           break;
         case 'request':
           void this.request(cmd);
@@ -157,13 +156,20 @@ export class DataPlaneCore {
     const { session, local, remote, prober } = this.fwd;
     this.o.clock.clearInterval(this.statsTimer);
     prober.stop();
-    local.closeListeners();
+    this.closeListeners();
     await remote.unregisterAll(2000);
     local.destroyAll();
     remote.destroyAll();
     await session.close();
     this.postState();
     this.postStats();
+  }
+
+  /** Closes every listener; their removal is in the next report. */
+  private closeListeners(): void {
+    const { local } = this.fwd;
+    for (const key of local.keys()) this.touched.add(key);
+    local.closeListeners();
   }
 
   private touch(p: Patch<unknown>): void {
