@@ -304,6 +304,7 @@ async function main() {
     clearInterval(progress);
     const createS = (createdAt - t0) / 1000;
     const readyS = readyAt === undefined ? undefined : (readyAt - t0) / 1000;
+    const readyAtLimit = ready.size; // the count the table reports, not a later one
     const notReady = {};
     for (const p of phases.values()) if (p !== 'Ready') notReady[p] = (notReady[p] ?? 0) + 1;
     const counts = await reconcileCounts(sys.operators[0].pod.httpPort);
@@ -320,7 +321,7 @@ async function main() {
       `operator: ${JSON.stringify(counts)}; per server ${(counts.ForwardedServer / N).toFixed(2)} reconciles`,
     );
     log(
-      `servers: created in ${createS.toFixed(1)} s; all Ready ${readyS === undefined ? `NOT within ${READY_LIMIT_MS / 1000} s (${ready.size} Ready; others ${JSON.stringify(notReady)})` : `after ${readyS.toFixed(1)} s`}; load ${load()}`,
+      `servers: created in ${createS.toFixed(1)} s; all Ready ${readyS === undefined ? `NOT within ${READY_LIMIT_MS / 1000} s (${readyAtLimit} Ready; others ${JSON.stringify(notReady)})` : `after ${readyS.toFixed(1)} s`}; load ${load()}`,
     );
 
     // Usable through their ports.
@@ -385,7 +386,7 @@ async function main() {
       `| API requests per server until all Ready (all clients, WATCH excluded) | ${total.toFixed(2)}, of which writes ${writes.toFixed(2)}: ${requests.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')} | | |`,
       `| floor: ${writes.toFixed(2)} writes per server at the anchor's rate | ${(writes * anchorS).toFixed(1)} s | ${writes.toFixed(2)} | |`,
       `| creating the ForwardedServers, ${CONCURRENCY} in flight | ${createS.toFixed(1)} s | ${(createS / anchorS).toFixed(2)} | |`,
-      `| all Ready, from the first create | ${readyS === undefined ? `not within ${READY_LIMIT_MS / 1000} s (${ready.size} Ready)` : `${readyS.toFixed(1)} s`} | ${readyS === undefined ? '–' : (readyS / anchorS).toFixed(2)} | ≤ 120 s |`,
+      `| all Ready, from the first create | ${readyS === undefined ? `not within ${READY_LIMIT_MS / 1000} s (${readyAtLimit} Ready then)` : `${readyS.toFixed(1)} s`} | ${readyS === undefined ? '–' : (readyS / anchorS).toFixed(2)} | ≤ 120 s |`,
       `| usable through their ports (one sweep, ${PROBE_CONCURRENCY} in flight) | ${usable}/${N} in ${sweepS.toFixed(1)} s | | all |`,
       ...restarts.map(
         (r) =>
