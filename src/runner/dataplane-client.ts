@@ -39,6 +39,8 @@ export class DataPlaneClient extends EventEmitter implements DataPlane {
   private nextId = 0;
   private readonly pending = new Map<number, (value: number | null) => void>();
   private readonly first: Promise<void>;
+  /** The inputs of the last `configure` sent (serialized). */
+  private configured?: string;
   /** Each key's spec as last sent in a `sync` (serialized), per kind. */
   private readonly sent = {
     local: new Map<string, string>(),
@@ -77,7 +79,15 @@ export class DataPlaneClient extends EventEmitter implements DataPlane {
     return this.first;
   }
 
+  /**
+   * Sends the JumpNode and key file the session's settings derive from (connection-settings.ts
+   * reads only the JumpNode's spec and the key file). The same again is not sent: deriving the
+   * settings parses the key, and a reconcile follows every change of any ForwardedServer.
+   */
   configure(jumpNode: JumpNode | undefined, key: PrivateKeyFile | undefined): void {
+    const inputs = JSON.stringify([jumpNode?.spec ?? null, key ?? null]);
+    if (inputs === this.configured) return;
+    this.configured = inputs;
     this.transport.send({ type: 'configure', jumpNode, key });
   }
 

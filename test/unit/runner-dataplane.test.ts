@@ -220,6 +220,27 @@ describe('incremental sync and state reports', () => {
     ]);
   });
 
+  it('sends a configure only when the JumpNode spec or the key file changed', () => {
+    const sent: Command[] = [];
+    const client = new DataPlaneClient(
+      { send: (c) => sent.push(c), onReport: () => undefined, terminate: async () => undefined },
+      { metrics: createMetrics(() => undefined), mark: () => undefined },
+    );
+    const key = { path: '/k', data: 'a2V5' };
+    const written = { ...jumpNode, status: { observedGeneration: 2 } } as unknown as JumpNode;
+    client.configure(jumpNode, key);
+    client.configure(written, { ...key }); // status written: the settings' inputs are the same
+    client.configure(jumpNode, { path: '/k', data: 'b3RoZXI=' });
+    client.configure(undefined, { path: '/k', data: 'b3RoZXI=' });
+    expect(sent.map((c) => c.type === 'configure' && [c.jumpNode?.spec.host, c.key?.data])).toEqual(
+      [
+        ['127.0.0.1', 'a2V5'],
+        ['127.0.0.1', 'b3RoZXI='],
+        [undefined, 'b3RoZXI='],
+      ],
+    );
+  });
+
   it('reports the state of the keys that changed, not of every forward', async () => {
     const reports: Extract<Report, { type: 'state' }>[] = [];
     const core = startCore(reports);
